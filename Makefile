@@ -1,0 +1,44 @@
+# Each target makes its own virtual environment on a fresh machine and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+TORCH  ?= torch==2.13.0
+export THP_MEM_ALLOC_ENABLE ?= 1
+
+.PHONY: demo test bench lint clean browser
+
+$(VENV)/.base-installed:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned, so no other requirement pulls a multi-GB CUDA build
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.all-installed: $(VENV)/.base-installed pyproject.toml
+	$(PIP) install -q "$(TORCH)" -e ".[video,onnx,server,train,dev]"
+	touch $@
+
+# Headless Chromium for the page's end-to-end test (Debian's package; Playwright drives it).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "note: could not install chromium; browser tests will be skipped"; \
+	  fi; }
+
+demo: $(VENV)/.base-installed
+	$(VENV)/bin/animegan stylize assets/samples -o demo-output
+
+test: $(VENV)/.all-installed browser
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.all-installed
+	$(PY) benchmarks/bench_generator.py
+
+lint: $(VENV)/.all-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-output

@@ -1,0 +1,1 @@
+"""Model zoo as data, cache dir, downloads, safetensors I/O and importers of foreign formats."""

@@ -1,0 +1,1 @@
+"""Stylizer, pre/post-processing, tiling with feathered blending, backends (torch, onnxruntime)."""

@@ -1,0 +1,1 @@
+"""Image discovery, naming and atomic saving; video decode/encode with PyAV."""
