@@ -19,7 +19,9 @@ app = typer.Typer(name="animegan", help="Photos and videos to anime-style art (A
 _COMMAND_MODULES: list[tuple[str, list[str], str | None]] = [
     ("animegan.cli.stylize", ["stylize"], None),
     ("animegan.cli.models", ["models"], None),
-    ("animegan.cli.train", ["train", "distill", "data"], "train"),
+    ("animegan.cli.train", ["train"], "train"),
+    ("animegan.cli.data", ["data"], "train"),
+    ("animegan.cli.distill", ["distill"], "train"),
     ("animegan.cli.video", ["video"], "video"),
     ("animegan.cli.serve", ["serve"], "server"),
     ("animegan.cli.deploy", ["export", "quantize", "prune", "bench"], "onnx"),
