@@ -1,0 +1,212 @@
+"""Finding the images a batch run works on, and naming their outputs.
+
+Inputs are files, folders (walked recursively), glob patterns (expanded here too, because Windows
+shells and quoted patterns leave them to the program) or ``-`` for stdin. Every image keeps its
+path relative to the folder or pattern root it came from, so subfolders are mirrored in the output
+folder and two ``photo.jpg`` in different subfolders never collide.
+
+Nothing here opens an image or prints: problems come back as :class:`~animegan.errors.InputError`
+values, one per bad input, so the caller can report each and carry on with the rest.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+#: what a folder walk or a glob picks up (a file named explicitly is tried whatever its extension)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+#: output formats ``--ext`` accepts, and the file extension each writes
+OUTPUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
+
+#: under ``--ext auto`` these keep their extension; anything else (bmp, tiff) becomes PNG
+_KEPT_UNDER_AUTO = {".png": ".png", ".jpg": ".jpg", ".jpeg": ".jpeg", ".webp": ".webp"}
+
+STDIN = "-"
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One image to process.
+
+    ``path`` is ``None`` for stdin. ``relative`` is where the output goes below the output folder
+    (the file's name for a file given directly, its path below the root for a folder or a glob).
+    """
+
+    path: Path | None
+    relative: Path
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.path is None
+
+    def __str__(self) -> str:
+        return "<stdin>" if self.path is None else str(self.path)
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover_inputs` found: the images, and one error per input that gave none."""
+
+    items: list[InputItem] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """True when the name has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def has_glob_magic(spec: str) -> bool:
+    return any(ch in _GLOB_CHARS for ch in spec)
+
+
+def discover_inputs(specs: Sequence[str], exclude: Iterable[str | os.PathLike] = ()) -> Discovery:
+    """Expand files, folders, globs and ``-`` into a list of images, in a stable sorted order.
+
+    ``exclude`` lists folders never walked into (the output folder, so that ``-o photos/anime``
+    inside ``photos`` never picks up its own results on a re-run). Hidden files and folders (names
+    starting with ``.``, which includes our temporary ``.name.part.ext`` files) are skipped in walks.
+    A path named twice is processed once. ``-`` must be the only input.
+    """
+    found = Discovery()
+    if STDIN in specs:
+        if len(specs) != 1:
+            found.errors.append(InputError("'-' (stdin) must be the only input"))
+            return found
+        found.items.append(InputItem(None, Path("stdin")))
+        return found
+    excluded = [_resolved(p) for p in exclude]
+    seen: set[Path] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        key = _resolved(path)
+        if key not in seen:
+            seen.add(key)
+            found.items.append(InputItem(path, relative))
+
+    for spec in specs:
+        path = Path(spec)
+        if path.is_file():
+            add(path, Path(path.name))
+        elif path.is_dir():
+            images = list(_walk_images(path, excluded))
+            if not images:
+                found.errors.append(InputError(f"{spec}: folder holds no images ({', '.join(IMAGE_EXTENSIONS)})"))
+            for image in images:
+                add(image, image.relative_to(path))
+        elif has_glob_magic(spec):
+            matched = _expand_glob(spec, excluded)
+            if not matched:
+                found.errors.append(InputError(f"{spec}: no image matches this pattern"))
+            for image, relative in matched:
+                add(image, relative)
+        elif path.exists():
+            found.errors.append(InputError(f"{spec}: not a regular file or folder"))
+        else:
+            found.errors.append(InputError(f"{spec}: no such file or folder"))
+    return found
+
+
+def output_extension(item: InputItem, ext: str = "auto") -> str:
+    """The extension (with its dot) an output gets: ``--ext``, or under ``auto`` the input's own.
+
+    ``auto`` keeps PNG, JPEG and WebP; other inputs (BMP, TIFF, stdin) become PNG. The kept formats
+    can all hold what the image holds (JPEG inputs have no alpha), so the name is known before the
+    image is opened and ``--skip-existing`` can decide without decoding anything.
+    """
+    ext = ext.lower().lstrip(".")
+    if ext != "auto":
+        if ext not in OUTPUT_EXTENSIONS:
+            raise InputError(f"--ext {ext}: unknown format (choose auto, {', '.join(OUTPUT_EXTENSIONS)})")
+        return OUTPUT_EXTENSIONS[ext]
+    if item.path is None:
+        return ".png"
+    return _KEPT_UNDER_AUTO.get(item.path.suffix.lower(), ".png")
+
+
+def output_path(item: InputItem, out_dir: str | os.PathLike, suffix: str = "", ext: str = "auto") -> Path:
+    """``OUT/<subfolders>/<stem><suffix><ext>`` for one input."""
+    rel = item.relative
+    return Path(out_dir) / rel.parent / f"{rel.stem}{suffix}{output_extension(item, ext)}"
+
+
+def plan_outputs(items: Sequence[InputItem], out_dir: str | os.PathLike, suffix: str = "",
+                 ext: str = "auto") -> tuple[list[tuple[InputItem, Path]], list[InputError]]:
+    """Pair each input with its output path; refuse names that would overwrite an input or collide.
+
+    Writing over an input is refused for the whole run (an :class:`InputError` raised, naming
+    ``--suffix``): it means the output folder is the input folder and no suffix was given. Two
+    inputs that map onto one output name (``a.jpg`` and ``a.png`` under ``--ext png``, or two
+    ``x.jpg`` from different folders) are not silently overwritten: the later one comes back as an
+    error and is not planned.
+    """
+    inputs = {_resolved(item.path) for item in items if item.path is not None}
+    planned: list[tuple[InputItem, Path]] = []
+    errors: list[InputError] = []
+    taken: dict[Path, InputItem] = {}
+    for item in items:
+        target = output_path(item, out_dir, suffix, ext)
+        key = _resolved(target)
+        if key in inputs:
+            raise InputError(f"{item}: the output {target} would overwrite an input; pass --suffix "
+                             "(for example --suffix _anime) or choose another output folder with -o")
+        if key in taken:
+            errors.append(InputError(f"{item}: its output {target} is also the output of {taken[key]}; "
+                                     "rename one of them or run them separately"))
+            continue
+        taken[key] = item
+        planned.append((item, target))
+    return planned, errors
+
+
+def _walk_images(root: Path, excluded: list[Path]) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and _resolved(here / d) not in excluded)
+        for name in sorted(filenames):
+            if not name.startswith(".") and is_image_name(name) and (here / name).is_file():
+                yield here / name
+
+
+def _glob_root(pattern: str) -> Path:
+    """The leading part of a pattern without wildcards: outputs mirror the folders below it."""
+    parts = Path(pattern).parts
+    fixed: list[str] = []
+    for part in parts[:-1]:
+        if has_glob_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _expand_glob(pattern: str, excluded: list[Path]) -> list[tuple[Path, Path]]:
+    root = _glob_root(pattern)
+    out: list[tuple[Path, Path]] = []
+    for match in sorted(glob.glob(pattern, recursive=True)):
+        path = Path(match)
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if any(_is_within(_resolved(path), ex) for ex in excluded):
+            continue
+        if path.is_dir():
+            out.extend((image, image.relative_to(root)) for image in _walk_images(path, excluded))
+        elif path.is_file() and is_image_name(path):
+            out.append((path, path.relative_to(root)))
+    return out
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).resolve()
