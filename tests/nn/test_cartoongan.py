@@ -104,7 +104,7 @@ def test_released_shinkai_teacher_stylizes_a_photo(shared_data):
 
     model = CartoonGANGenerator()
     model.load_state_dict(load_npy_folder(str(shared_data / "teachers/cartoongan/shinkai")), strict=True)
-    photo = sorted((shared_data / "eval/animegan_test").glob("*.jpg"))[0]
+    photo = min((shared_data / "eval/animegan_test").glob("*.jpg"))
     im = Image.open(photo).convert("RGB").resize((96, 64))
     x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float() / 127.5 - 1
     with torch.no_grad():
