@@ -136,6 +136,18 @@ def test_plan_refuses_to_overwrite_inputs_without_suffix(tree: Path) -> None:
     assert all(out.stem.endswith("_anime") for _, out in planned)
 
 
+def test_rerun_into_the_input_folder_leaves_earlier_outputs_out(tree: Path) -> None:
+    _touch(tree / "a_anime.jpg")
+    _touch(tree / "sub" / "c_anime.jpeg")
+    found = discover_inputs([str(tree)])
+    assert "a_anime.jpg" in _rels(found)
+    planned, errors = plan_outputs(found.items, tree, suffix="_anime")
+    assert errors == []
+    assert sorted(item.relative.as_posix() for item, _ in planned) == [
+        "a.jpg", "b.PNG", "other/a.jpg", "scan.tiff", "sub/c.jpeg", "sub/deeper/d.webp"]
+    assert (tree / "a_anime.jpg") in [out for _, out in planned]
+
+
 def test_plan_reports_colliding_outputs_instead_of_overwriting(tmp_path: Path) -> None:
     a = _touch(tmp_path / "x" / "a.jpg")
     b = _touch(tmp_path / "y" / "a.jpg")

@@ -142,22 +142,27 @@ def plan_outputs(items: Sequence[InputItem], out_dir: str | os.PathLike, suffix:
                  ext: str = "auto") -> tuple[list[tuple[InputItem, Path]], list[InputError]]:
     """Pair each input with its output path; refuse names that would overwrite an input or collide.
 
-    Writing over an input is refused for the whole run (an :class:`InputError` raised, naming
-    ``--suffix``): it means the output folder is the input folder and no suffix was given. Two
-    inputs that map onto one output name (``a.jpg`` and ``a.png`` under ``--ext png``, or two
-    ``x.jpg`` from different folders) are not silently overwritten: the later one comes back as an
-    error and is not planned.
+    An input whose output is the input itself is refused for the whole run (an
+    :class:`InputError` raised, naming ``--suffix``): the output folder is the input folder and no
+    suffix was given. An input that is the output of another input (``a_anime.jpg`` beside
+    ``a.jpg`` when re-running with ``--suffix _anime`` into the input folder) is a result of an
+    earlier run, not a photo: it is left out. Two inputs that map onto one output name (``a.jpg``
+    and ``a.png`` under ``--ext png``, or two ``x.jpg`` given from different folders) are never
+    silently overwritten: the later one comes back as an error and is not planned.
     """
-    inputs = {_resolved(item.path) for item in items if item.path is not None}
+    targets = [output_path(item, out_dir, suffix, ext) for item in items]
+    keys = [_resolved(t) for t in targets]
+    for item, target, key in zip(items, targets, keys):
+        if item.path is not None and key == _resolved(item.path):
+            raise InputError(f"{item}: the output {target} would overwrite this input; pass --suffix "
+                             "(for example --suffix _anime) or choose another output folder with -o")
+    outputs = set(keys)
     planned: list[tuple[InputItem, Path]] = []
     errors: list[InputError] = []
     taken: dict[Path, InputItem] = {}
-    for item in items:
-        target = output_path(item, out_dir, suffix, ext)
-        key = _resolved(target)
-        if key in inputs:
-            raise InputError(f"{item}: the output {target} would overwrite an input; pass --suffix "
-                             "(for example --suffix _anime) or choose another output folder with -o")
+    for item, target, key in zip(items, targets, keys):
+        if item.path is not None and _resolved(item.path) in outputs:
+            continue  # an earlier run's output sitting among the inputs
         if key in taken:
             errors.append(InputError(f"{item}: its output {target} is also the output of {taken[key]}; "
                                      "rename one of them or run them separately"))
