@@ -1,0 +1,108 @@
+"""Flicker reduction for stylized video: an exponential moving average of the outputs, gated per
+pixel by how much the INPUT changed.
+
+A GAN stylizes each frame on its own, so sensor noise and compression changes in a still background
+turn into visible shimmer. Where the input is still (its local mean hardly moved from the running
+reference) the output is blended with the previous smoothed output; where the input moved (a
+passing object, a cut) the fresh stylized frame is used as is, so motion does not ghost. The
+reference input is smoothed with the same weights, so a slow drift (a fade, a pan) accumulates
+until it opens the gate instead of freezing the picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class TemporalSettings:
+    """``strength``: weight of the previous output where the input is still (0 = off, < 1).
+    ``threshold``: local input change (0–255 luma levels) at which the gate is fully open.
+    ``radius``: half-size of the box that averages the input difference (ignores pixel noise)."""
+
+    strength: float = 0.7
+    threshold: float = 8.0
+    radius: int = 2
+
+    def validate(self) -> TemporalSettings:
+        from ..errors import InputError
+
+        if not 0.0 <= self.strength < 1.0:
+            raise InputError(f"--temporal-strength {self.strength}: must be in [0, 1)")
+        if self.threshold <= 0:
+            raise InputError(f"temporal threshold {self.threshold}: must be positive")
+        if self.radius < 0:
+            raise InputError(f"temporal radius {self.radius}: must be >= 0")
+        return self
+
+
+class TemporalSmoother:
+    """Stateful per-frame filter: ``smoother(input_rgb, stylized_rgb) -> smoothed_rgb`` (uint8 H×W×3)."""
+
+    def __init__(self, settings: TemporalSettings | None = None):
+        self.settings = (settings or TemporalSettings()).validate()
+        self._out: np.ndarray | None = None  # float32 H×W×3, previous smoothed output
+        self._ref: np.ndarray | None = None  # float32 H×W, running reference of the input luma
+
+    def reset(self) -> None:
+        """Forget the history (a cut, or a new clip)."""
+        self._out = self._ref = None
+
+    def __call__(self, frame_in: np.ndarray, frame_out: np.ndarray) -> np.ndarray:
+        if frame_in.shape[:2] != frame_out.shape[:2]:
+            raise ValueError(f"input {frame_in.shape} and output {frame_out.shape} frames differ in size")
+        luma = _luma(frame_in)
+        out = frame_out.astype(np.float32)
+        if self._out is None or self._out.shape != out.shape or self.settings.strength == 0:
+            self._out, self._ref = out, luma
+            return frame_out
+        change = np.abs(_box_mean(luma - self._ref, self.settings.radius))
+        weight = self.settings.strength * np.clip(1.0 - change / self.settings.threshold, 0.0, 1.0)
+        self._ref = luma + weight * (self._ref - luma)
+        blended = out + weight[..., None] * (self._out - out)
+        self._out = blended
+        return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The filter's history, for resuming exactly where a conversion stopped."""
+        if self._out is None or self._ref is None:
+            return {}
+        return {"out": self._out.copy(), "ref": self._ref.copy()}
+
+    def load_state(self, state: dict[str, np.ndarray] | None) -> None:
+        if state and "out" in state and "ref" in state:
+            self._out, self._ref = state["out"].astype(np.float32), state["ref"].astype(np.float32)
+        else:
+            self.reset()
+
+
+def flicker_ratio(inputs: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean absolute frame-to-frame difference of the outputs divided by that of the inputs.
+
+    Both are N×H×W×3 uint8 sequences of the same frames; 1.0 means the output changes exactly as
+    much as the input does, above 1 it flickers more than the footage.
+    """
+    d_in = np.abs(np.diff(inputs.astype(np.float32), axis=0)).mean()
+    d_out = np.abs(np.diff(outputs.astype(np.float32), axis=0)).mean()
+    return float(d_out / max(d_in, 1e-6))
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float32)
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def _box_mean(plane: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)² box with edge replication, via cumulative sums (O(1) per pixel)."""
+    if radius <= 0:
+        return plane
+    size = 2 * radius + 1
+    padded = np.pad(plane, radius, mode="edge")
+    csum = np.cumsum(padded, axis=0, dtype=np.float64)
+    csum = np.vstack([np.zeros((1, csum.shape[1])), csum])
+    rows = csum[size:] - csum[:-size]
+    csum = np.cumsum(rows, axis=1)
+    csum = np.hstack([np.zeros((csum.shape[0], 1)), csum])
+    return ((csum[:, size:] - csum[:, :-size]) / (size * size)).astype(np.float32)
