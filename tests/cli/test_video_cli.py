@@ -19,9 +19,8 @@ from animegan.nn import build_generator
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="2", COLUMNS="120")
-    return subprocess.run([sys.executable, "-m", "animegan", *args], check=False, cwd=cwd, env=env, 
-                          capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "animegan", *args], check=False, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture()
