@@ -303,3 +303,17 @@ def test_cartoongan_teacher_imports_under_its_zoo_name(shared_data):
     _model, info = load_generator_file(zoo.resolve_model("cartoongan_shinkai"))
     assert info.arch == "cartoongan" and info.style == "shinkai"
     assert "research" in info.licence
+
+
+def test_import_converts_a_foreign_pt_state_dict(tmp_path):
+    pytest.importorskip("animegan.hub.importers")
+    torch.manual_seed(1)
+    model = build_generator("animeganv2", {})
+    source = tmp_path / "someone_elses.pt"
+    torch.save(model.state_dict(), source)
+    entry = zoo.shipped_zoo().import_model(source, "foreign")
+    path = zoo.resolve_model("foreign")
+    assert path.suffix == ".safetensors" and entry.arch == "animeganv2"
+    loaded, _ = load_generator_file(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)

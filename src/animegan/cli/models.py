@@ -170,7 +170,7 @@ def import_model(path: Annotated[Path, typer.Argument(help="A weights file (.saf
         entry = _zoo().import_model(path, name, arch=arch, style=style, force=force)
         target = _zoo().resolve_model(entry.name, download=False)
         err_console.print(f"imported {path} as {entry.name!r} ({entry.arch}); use it with --model {entry.name}",
-                          markup=False, highlight=False)
+                          markup=False, highlight=False, soft_wrap=True)
         typer.echo(str(target))
 
 
@@ -182,7 +182,8 @@ def remove(name: str = typer.Argument(..., help="Model name.")) -> None:
         for path in removed:
             typer.echo(str(path))
         if not removed:
-            err_console.print(f"{name}: nothing in the cache to remove", markup=False, highlight=False)
+            err_console.print(f"{name}: nothing in the cache to remove", markup=False, highlight=False,
+                              soft_wrap=True)
 
 
 @models_app.command("path")

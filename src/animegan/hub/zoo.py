@@ -242,7 +242,7 @@ class Zoo:
                 cache.mark_verified(dest, zfile.checksum)
                 return dest
         if not download:
-            url = zfile.url_from(self._url_base(url_base))
+            url = zfile.url_from(self.mirror_base(url_base))
             raise ModelError(f"model {entry.name!r} is not downloaded: run `animegan models download "
                              f"{entry.name}`, or fetch {url} and put it at {dest}")
         return self._download_file(entry, zfile, progress, url_base)
@@ -260,7 +260,7 @@ class Zoo:
 
     def _download_file(self, entry: ZooEntry, zfile: ZooFile, progress: FileProgress | None,
                        url_base: str | None) -> Path:
-        url = zfile.url_from(self._url_base(url_base))
+        url = zfile.url_from(self.mirror_base(url_base))
         dest = self.cache_path(zfile)
         hint = (f"fetch that file another way and put it at {dest} (it is checked against the zoo's checksum "
                 f"on first use), or run `animegan models import PATH --name {entry.name}`")
@@ -345,7 +345,8 @@ class Zoo:
         return removed
 
     @staticmethod
-    def _url_base(url_base: str | None) -> str | None:
+    def mirror_base(url_base: str | None = None) -> str | None:
+        """The mirror folder in use: ``url_base``, else ``$ANIMEGAN_ZOO_URL_BASE``, else None."""
         return url_base or os.environ.get(URL_BASE_ENV, "").strip() or None
 
 
