@@ -1,0 +1,310 @@
+"""`animegan stylize INPUT... -o OUT`: photos in, anime-style images out, in batches.
+
+Inputs are files, folders (recursive; subfolders mirrored in OUT), glob patterns or ``-`` (stdin).
+Every bad input gets one error line and the others are still processed; the exit code is 1 when
+any input failed. Outputs are written atomically, and existing outputs are skipped by default so
+re-running an interrupted batch resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from PIL import Image
+
+from ..errors import AnimeGANError, InputError
+from ..inference.options import StylizeOptions
+from ..io.discovery import OUTPUT_EXTENSIONS, STDIN, InputItem, discover_inputs, is_image_name, plan_outputs
+from .common import cli_errors, err_console, fail, print_error_line
+
+log = logging.getLogger("animegan")
+
+#: at most this many decoded images wait for same-size partners under --batch-size
+_MAX_PENDING_FACTOR = 4
+
+
+@dataclass
+class RunTally:
+    """What happened to each input, for the summary line and the exit code."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    written: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        per = f", {self.seconds / self.done:.2f} s/image" if self.done else ""
+        return (f"done {self.done}, skipped {self.skipped} (already there), failed {self.failed} "
+                f"in {self.seconds:.1f} s{per}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stylize", no_args_is_help=True)(stylize)
+
+
+def stylize(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT...", help="Image files, folders (recursive), glob patterns, or - for stdin.")],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="OUT",
+        help="Output folder (subfolders mirrored); a file name for one input; - for stdout.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", metavar="NAME|PATH", help="Zoo model name or weights file (default: the zoo's).")] = None,
+    suffix: Annotated[str, typer.Option(help="Added to each output's name, e.g. _anime.")] = "",
+    ext: Annotated[str, typer.Option(help="auto (keep png/jpg/webp, else png), png, jpg or webp.")] = "auto",
+    quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing/--overwrite", help="Leave outputs that already exist (resumes a batch).")] = True,
+    tile: Annotated[int, typer.Option(help="Tile side in pixels; 0 = auto above the pixel budget, -1 = off.")] = 0,
+    tile_pad: Annotated[int, typer.Option(help="Overlap between tiles, feathered when blended.")] = 32,
+    max_side: Annotated[int | None, typer.Option(
+        help="Downscale so the longer side is at most this (also lets images over the pixel limit open).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Stylize this many same-size images per pass.")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(
+        help="auto, fp32 (exact), bf16 (fast on recent CPUs) or fp16 (CUDA).")] = "auto",
+    face: Annotated[bool, typer.Option("--face", help="Portrait mode: centre square crop at 512 px.")] = False,
+    side_by_side: Annotated[bool, typer.Option(
+        "--side-by-side", help="Write the photo and the result side by side.")] = False,
+    strength: Annotated[float, typer.Option(help="1 = full style, 0 = the photo.")] = 1.0,
+    match_brightness: Annotated[bool, typer.Option(
+        "--match-brightness", help="Keep the photo's overall brightness.")] = False,
+) -> None:
+    """Stylize photos: files, folders, globs or - (stdin) into OUT."""
+    with cli_errors():
+        options = StylizeOptions(max_side=max_side, tile=tile, tile_pad=tile_pad, face=face,
+                                 side_by_side=side_by_side, match_brightness=match_brightness,
+                                 strength=strength, ext=ext, quality=quality).validate()
+        if batch_size < 1:
+            raise InputError(f"--batch-size {batch_size}: must be at least 1")
+    stdio = inputs == [STDIN] or output == STDIN
+    if output is None and not stdio:
+        raise fail("no output given: pass -o OUT (a folder), or -o - to write one image to stdout")
+    if stdio:
+        _run_single_stdio(inputs, output, model, device, precision, options)
+        return
+    assert output is not None
+    tally = _run_batch(inputs, Path(output), model, device, precision, options, suffix, skip_existing,
+                       batch_size)
+    if tally.failed:
+        raise typer.Exit(1)
+
+
+def _make_stylizer(model: str | None, device: str, precision: str, options: StylizeOptions):
+    """Load the weights first, so a bad model is the only line printed, then build the Stylizer."""
+    from ..inference.stylizer import Stylizer, load_model
+
+    module, info = load_model(model)
+    stylizer = Stylizer(module, device=device, precision=precision, options=options)
+    stylizer.info = info  # keep the file's style and provenance, not "in-memory module"
+    return stylizer
+
+
+# ---- one image through stdin/stdout ------------------------------------------------------------
+
+
+def _run_single_stdio(inputs: list[str], output: str | None, model: str | None, device: str, precision: str,
+                      options: StylizeOptions) -> None:
+    """``-`` in and/or out: exactly one image, its bytes on stdout when the output is ``-``/absent."""
+    from ..io.images import open_image, save_image
+
+    with cli_errors():
+        if inputs == [STDIN]:
+            source: str | bytes = sys.stdin.buffer.read()
+            name = "<stdin>"
+        else:
+            found = discover_inputs(inputs)
+            for error in found.errors:
+                raise error
+            if len(found.items) != 1:
+                raise InputError(f"-o - writes one image to stdout, but the inputs hold {len(found.items)}")
+            source = name = str(found.items[0].path)
+        if isinstance(source, bytes) and not source:
+            raise InputError("<stdin>: no data (pipe an image in, e.g. `animegan stylize - < photo.jpg`)")
+        image = open_image(source, max_pixels=options.max_pixels, max_side=options.max_side)
+        result = _make_stylizer(model, device, precision, options).stylize(image)
+        fmt = options.ext.lower().lstrip(".")
+        if output not in (None, STDIN):
+            written = save_image(result, output, ext=fmt, quality=options.quality)
+            log.info("%s -> %s", name, written)
+            return
+        fmt = "png" if fmt == "auto" else fmt
+        with tempfile.TemporaryDirectory(prefix="animegan-") as tmp:
+            written = save_image(result, Path(tmp) / f"stdout.{fmt}", ext=fmt, quality=options.quality)
+            data = written.read_bytes()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+# ---- batches of files --------------------------------------------------------------------------
+
+
+def _single_file_target(inputs: list[str], output: Path) -> bool:
+    """True for ``stylize photo.jpg -o result.png``: one file in, -o names the output file."""
+    return (len(inputs) == 1 and Path(inputs[0]).is_file() and not output.is_dir()
+            and is_image_name(output))
+
+
+def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, precision: str,
+               options: StylizeOptions, suffix: str, skip_existing: bool, batch_size: int) -> RunTally:
+    tally = RunTally()
+    start = time.perf_counter()
+    found = discover_inputs(inputs, exclude=[output])
+    for error in found.errors:
+        print_error_line(str(error))
+    tally.failed += len(found.errors)
+    with cli_errors():
+        if _single_file_target(inputs, output):
+            item = found.items[0]
+            fmt = options.ext.lower().lstrip(".")
+            target = output if fmt == "auto" else output.with_suffix(OUTPUT_EXTENSIONS[fmt])
+            planned, plan_errors = [(item, target)], []
+            if output.resolve() == item.path.resolve():  # type: ignore[union-attr]
+                raise InputError(f"{item}: -o {output} would overwrite this input; choose another name")
+        else:
+            planned, plan_errors = plan_outputs(found.items, output, suffix, options.ext)
+    for error in plan_errors:
+        print_error_line(str(error))
+    tally.failed += len(plan_errors)
+
+    todo: list[tuple[InputItem, Path]] = []
+    for item, target in planned:
+        if skip_existing and target.exists():
+            tally.skipped += 1
+            log.debug("skip %s: %s exists", item, target)
+        else:
+            todo.append((item, target))
+    if todo:
+        with cli_errors():
+            stylizer = _make_stylizer(model, device, precision, options)
+        _process(stylizer, todo, options, batch_size, tally)
+    tally.seconds = time.perf_counter() - start
+    if log.isEnabledFor(logging.INFO):
+        where = output if not _single_file_target(inputs, output) else output.parent
+        err_console.print(f"{tally.summary()} -> {where}", highlight=False, soft_wrap=True, markup=False)
+    return tally
+
+
+def _process(stylizer, todo: list[tuple[InputItem, Path]], options: StylizeOptions, batch_size: int,
+             tally: RunTally) -> None:
+    """Open, stylize and save each planned input, reporting failures one line each."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    show = len(todo) > 1 and log.isEnabledFor(logging.INFO)
+    progress = Progress(TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=not show,
+                        transient=True)
+    with progress:
+        task = progress.add_task("stylize", total=len(todo))
+        batcher = _SameSizeBatcher(stylizer, options, batch_size, tally, progress, task)
+        for item, target in todo:
+            image = _guard(item, tally, progress, task, lambda item=item: _open(item, options))
+            if image is not None:
+                batcher.add(item, target, image)
+        batcher.flush_all()
+
+
+def _open(item: InputItem, options: StylizeOptions) -> Image.Image:
+    from ..io.images import open_image
+
+    return open_image(item.path, max_pixels=options.max_pixels, max_side=options.max_side)
+
+
+def _guard(item: InputItem, tally: RunTally, progress, task, work):
+    """Run ``work()``; on failure print one line naming the input, count it, and return None."""
+    try:
+        return work()
+    except AnimeGANError as exc:
+        message = str(exc) if str(item) in str(exc) else f"{item}: {exc}"
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one bad input must not stop the batch
+        log.debug("unexpected failure on %s", item, exc_info=True)
+        message = f"{item}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    _print_failure(progress, message)
+    tally.failed += 1
+    progress.advance(task)
+    return None
+
+
+def _print_failure(progress, message: str) -> None:
+    from rich.text import Text
+
+    line = Text("error: ", style="bold red")
+    line.append(message)
+    progress.console.print(line, soft_wrap=True)
+
+
+class _SameSizeBatcher:
+    """Collects decoded images by size and stylizes them ``batch_size`` at a time."""
+
+    def __init__(self, stylizer, options: StylizeOptions, batch_size: int, tally: RunTally, progress, task):
+        self.stylizer, self.options, self.batch_size = stylizer, options, batch_size
+        self.tally, self.progress, self.task = tally, progress, task
+        self.pending: dict[tuple, list[tuple[InputItem, Path, Image.Image]]] = {}
+
+    def add(self, item: InputItem, target: Path, image: Image.Image) -> None:
+        if self.batch_size == 1:
+            self._run([(item, target, image)])
+            return
+        key = (image.size, image.mode)
+        group = self.pending.setdefault(key, [])
+        group.append((item, target, image))
+        if len(group) >= self.batch_size:
+            self._run(self.pending.pop(key))
+        elif sum(len(g) for g in self.pending.values()) > _MAX_PENDING_FACTOR * self.batch_size:
+            largest = max(self.pending, key=lambda k: len(self.pending[k]))
+            self._run(self.pending.pop(largest))  # bound memory when sizes rarely repeat
+
+    def flush_all(self) -> None:
+        for key in list(self.pending):
+            self._run(self.pending.pop(key))
+
+    def _run(self, group: list[tuple[InputItem, Path, Image.Image]]) -> None:
+        if len(group) > 1:
+            try:
+                results = self.stylizer.stylize_batch([image for _, _, image in group])
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # retry one by one: the failure then names its input
+                log.debug("batch of %d failed; retrying one by one", len(group), exc_info=True)
+            else:
+                for (item, target, _), result in zip(group, results, strict=True):
+                    self._guarded_save(item, target, result)
+                return
+        for item, target, image in group:
+            result = _guard(item, self.tally, self.progress, self.task,
+                            lambda image=image: self.stylizer.stylize(image))
+            if result is not None:
+                self._guarded_save(item, target, result)
+
+    def _guarded_save(self, item: InputItem, target: Path, result: Image.Image) -> None:
+        from ..io.images import save_image
+
+        fmt = target.suffix.lower().lstrip(".") or "png"
+
+        def save() -> Path:
+            return save_image(result, target, ext=fmt, quality=self.options.quality)
+
+        written = _guard(item, self.tally, self.progress, self.task, save)
+        if written is not None:
+            self.tally.done += 1
+            self.tally.written.append(written)
+            self.progress.advance(self.task)
+            log.debug("%s -> %s", item, written)
