@@ -28,6 +28,10 @@ class StylizeOptions:
     match_brightness: bool = False
     #: 1.0 = full style, 0.0 = the input photo; blended in RGB
     strength: float = 1.0
+    #: output format when saving: auto (keep the extension; PNG when there is alpha), png, jpg, webp
+    ext: str = "auto"
+    #: JPEG/WebP quality when saving
+    quality: int = 95
 
     def validate(self) -> StylizeOptions:
         from ..errors import InputError
@@ -40,6 +44,12 @@ class StylizeOptions:
             raise InputError(f"--tile-pad {self.tile_pad}: must be >= 0")
         if not 0.0 <= self.strength <= 1.0:
             raise InputError(f"--strength {self.strength}: must be between 0 and 1")
+        if self.ext.lower().lstrip(".") not in ("auto", "png", "jpg", "jpeg", "webp"):
+            raise InputError(f"--ext {self.ext}: unknown output format (choose auto, png, jpg or webp)")
+        if not 1 <= self.quality <= 100:
+            raise InputError(f"--quality {self.quality}: must be between 1 and 100")
+        if self.pixel_budget < 64 * 64:
+            raise InputError(f"pixel budget {self.pixel_budget}: must be at least {64 * 64}")
         if self.face_size < 64:
             raise InputError(f"face size {self.face_size}: must be at least 64")
         return self

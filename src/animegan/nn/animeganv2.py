@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .window import resize_aligned  # F.interpolate(align_corners=True), exact on tiles too
 
 
 @dataclass
@@ -92,8 +93,8 @@ class AnimeGANv2Generator(nn.Module):
         half_size = out.shape[-2:]
         out = self.block_b(out)
         out = self.block_c(out)
-        out = F.interpolate(out, half_size, mode="bilinear", align_corners=True)
+        out = resize_aligned(out, half_size)
         out = self.block_d(out)
-        out = F.interpolate(out, x.shape[-2:], mode="bilinear", align_corners=True)
+        out = resize_aligned(out, x.shape[-2:])
         out = self.block_e(out)
         return self.out_layer(out)

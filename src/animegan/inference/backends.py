@@ -1,0 +1,111 @@
+"""Backends: what runs the network. A backend is a callable on float32 NCHW tensors in [-1, 1].
+
+The Stylizer only needs ``backend(x) -> y`` (CPU float32 in and out, same H×W) plus three
+attributes: ``name``, ``size_multiple`` and ``bytes_per_pixel``. Backends that can freeze the
+network's normalisation statistics (needed for exact tiling, see :mod:`.tiling`) also offer
+``record_norm_stats(x)`` and ``frozen_norm_stats(stats)``; without them tiles run on their own.
+
+``torch`` is here; ``onnx`` lives in :mod:`animegan.inference.onnx_backend` (imported lazily,
+constructed as ``OnnxBackend(model, policy)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import logging
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from ..device import ExecutionPolicy
+from ..errors import InputError
+from .tiling import NormStats, frozen_norm_stats, recording_norm_stats
+
+log = logging.getLogger("animegan")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The seam between the Stylizer and whatever runs the network."""
+
+    name: str
+    size_multiple: int
+    bytes_per_pixel: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class TorchBackend:
+    """Eager PyTorch under an :class:`~animegan.device.ExecutionPolicy`.
+
+    fp32 on CPU runs the module exactly as given (NCHW, no autocast): bit-for-bit a bare forward.
+    Other policies run a private copy converted to the device and memory layout, under autocast.
+    """
+
+    name = "torch"
+
+    def __init__(self, model: nn.Module, policy: ExecutionPolicy):
+        self.policy = policy
+        model.eval()
+        exact = policy.device.type == "cpu" and policy.dtype == torch.float32 and not policy.channels_last
+        if not exact:
+            model = copy.deepcopy(model).to(policy.device)
+            if policy.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.size_multiple = int(getattr(model, "size_multiple", 4))
+        self.bytes_per_pixel = int(getattr(model, "bytes_per_pixel", 2000))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward ``x`` (float32 NCHW in [-1, 1], any device); float32 CPU NCHW out, clamped."""
+        policy = self.policy
+        x = x.to(policy.device, torch.float32)
+        if policy.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            with self._autocast():
+                y = self.model(x)
+            return y.float().clamp_(-1, 1).to("cpu").contiguous()
+
+    def record_norm_stats(self, x: torch.Tensor) -> NormStats:
+        """Run ``x`` once and return every whole-image norm layer's statistics."""
+        with recording_norm_stats(self.model) as stats:
+            self(x)
+        return stats
+
+    @contextlib.contextmanager
+    def frozen_norm_stats(self, stats: NormStats) -> Iterator[None]:
+        """Forward passes inside the block normalise with ``stats``."""
+        with frozen_norm_stats(self.model, stats):
+            yield
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.policy.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.policy.device.type, dtype=self.policy.dtype)
+
+
+#: backend name -> "module:Class", imported on first use
+BACKENDS = {
+    "torch": "animegan.inference.backends:TorchBackend",
+    "onnx": "animegan.inference.onnx_backend:OnnxBackend",
+}
+
+
+def create_backend(name: str, model: Any, policy: ExecutionPolicy) -> Backend:
+    """Build the backend called ``name`` for ``model`` under ``policy``."""
+    if name not in BACKENDS:
+        raise InputError(f"--backend {name}: unknown backend (choose {', '.join(BACKENDS)})")
+    module_name, cls_name = BACKENDS[name].split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("animegan"):
+            raise InputError(f"--backend {name}: not available in this build of animegan") from None
+        raise InputError(f"--backend {name}: not available ({exc.name} is not installed; "
+                         f"pip install 'animegan[{name}]')") from None
+    return cls(model, policy)

@@ -1,0 +1,165 @@
+"""Pre- and post-processing around the network, on float arrays in [0, 1].
+
+An input image is split into RGB (H×W×3 float32), an optional alpha plane and the mode it should
+come back in, so grayscale stays grayscale, 16-bit keeps its depth and RGBA keeps its alpha.
+Geometry (``max_side`` downscale, face crop) runs on the float planes with Lanczos, the network
+sees RGB only, and the alpha plane is re-attached at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+_16BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+#: ITU-R 601 luma weights (Pillow's "L" conversion and the official brightness match)
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass
+class Planes:
+    """An image as float planes: ``rgb`` H×W×3 and ``alpha`` H×W (or None), both in [0, 1]."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    #: the mode the result is given back in: RGB, RGBA, L, LA, I;16 or I
+    mode: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), like PIL."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def split_image(img: Image.Image) -> Planes:
+    """Planes of any PIL image; CMYK, P, YCbCr, ... become RGB, palette transparency becomes alpha."""
+    mode = img.mode
+    if mode in _16BIT_MODES or mode == "I":
+        gray = np.clip(np.asarray(img, dtype=np.float32), 0, 65535) / 65535.0
+        return Planes(np.repeat(gray[:, :, None], 3, axis=2), None, "I" if mode == "I" else "I;16")
+    if mode == "F":
+        gray = np.clip(np.asarray(img, dtype=np.float32), 0, 255) / 255.0
+        return Planes(np.repeat(gray[:, :, None], 3, axis=2), None, "L")
+    if mode in ("L", "1", "LA", "La"):
+        la = img.convert("LA") if mode != "L" else img
+        arr = np.asarray(la, dtype=np.float32) / 255.0
+        gray = arr if arr.ndim == 2 else arr[:, :, 0]
+        alpha = arr[:, :, 1] if mode in ("LA", "La") else None
+        return Planes(np.repeat(gray[:, :, None], 3, axis=2), alpha, "LA" if alpha is not None else "L")
+    has_alpha = mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        arr = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        return Planes(np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3]), "RGBA")
+    rgb = img if mode == "RGB" else img.convert("RGB")
+    return Planes(np.asarray(rgb, dtype=np.float32) / 255.0, None, "RGB")
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """[0, 1] floats to uint8 by rounding."""
+    return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def merge_image(planes: Planes) -> Image.Image:
+    """The PIL image of ``planes`` in ``planes.mode``."""
+    mode, rgb = planes.mode, planes.rgb
+    if mode in ("RGB", "RGBA"):
+        out = to_uint8(rgb)
+        if mode == "RGBA":
+            out = np.concatenate([out, to_uint8(planes.alpha)[:, :, None]], axis=2)
+        return Image.fromarray(out, mode)
+    gray = np.clip(rgb @ LUMA, 0.0, 1.0)
+    if mode == "I;16":
+        return Image.fromarray(np.round(gray * 65535.0).astype(np.uint16), "I;16")
+    if mode == "I":
+        return Image.fromarray(np.round(gray * 65535.0).astype(np.int32), "I")
+    if mode == "LA":
+        return Image.fromarray(np.stack([to_uint8(gray), to_uint8(planes.alpha)], axis=2), "LA")
+    return Image.fromarray(to_uint8(gray), "L")
+
+
+def resize_planes(planes: Planes, size: tuple[int, int]) -> Planes:
+    """Lanczos resize of every plane to ``size`` (width, height), in float (no 8-bit rounding)."""
+    if planes.size == size:
+        return planes
+    rgb = np.stack([_resize_plane(planes.rgb[:, :, c], size) for c in range(3)], axis=2)
+    alpha = None if planes.alpha is None else _resize_plane(planes.alpha, size)
+    return replace(planes, rgb=rgb, alpha=alpha)
+
+
+def _resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    img = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), "F")
+    return np.clip(np.asarray(img.resize(size, Image.Resampling.LANCZOS)), 0.0, 1.0)
+
+
+def limit_side(planes: Planes, max_side: int | None) -> Planes:
+    """Downscale (never upscale) so the longer side is at most ``max_side``."""
+    width, height = planes.size
+    if max_side is None or max(width, height) <= max_side:
+        return planes
+    scale = max_side / max(width, height)
+    return resize_planes(planes, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+
+def face_crop(planes: Planes, face_size: int) -> Planes:
+    """Centre square crop resized to ``face_size`` (how the published face weights expect faces)."""
+    width, height = planes.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    alpha = None if planes.alpha is None else planes.alpha[top:top + side, left:left + side]
+    square = replace(planes, rgb=planes.rgb[top:top + side, left:left + side], alpha=alpha)
+    return resize_planes(square, (face_size, face_size))
+
+
+def match_brightness(output: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Scale ``output`` so its mean luma equals ``reference``'s (official AnimeGANv2 inference)."""
+    out_luma = float((output @ LUMA).mean())
+    ref_luma = float((reference @ LUMA).mean())
+    if out_luma <= 1e-6:
+        return output
+    return np.clip(output * (ref_luma / out_luma), 0.0, 1.0).astype(np.float32)
+
+
+def blend_strength(output: np.ndarray, reference: np.ndarray, strength: float) -> np.ndarray:
+    """``strength`` × output + (1 − strength) × input; 1 is full style, 0 the input unchanged."""
+    if strength >= 1.0:
+        return output
+    if strength <= 0.0:
+        return reference
+    return (strength * output + (1.0 - strength) * reference).astype(np.float32)
+
+
+def side_by_side(left: Planes, right: Planes) -> Planes:
+    """``left`` and ``right`` (same height and mode) next to each other."""
+    rgb = np.concatenate([left.rgb, right.rgb], axis=1)
+    alpha = None
+    if left.alpha is not None and right.alpha is not None:
+        alpha = np.concatenate([left.alpha, right.alpha], axis=1)
+    return replace(right, rgb=rgb, alpha=alpha)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """H×W×3 or N×H×W×3 floats in [0, 1] to N×3×H×W in [-1, 1] (the published ``x/255*2-1``)."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
+    if t.ndim == 3:
+        t = t[None]
+    return t.permute(0, 3, 1, 2).contiguous() * 2.0 - 1.0
+
+
+def from_tensor(y: torch.Tensor) -> np.ndarray:
+    """N×3×H×W in [-1, 1] to N×H×W×3 floats in [0, 1]."""
+    return (y.clamp(-1, 1) * 0.5 + 0.5).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflection-pad the right and bottom edges of ``x`` up to multiples of ``multiple``."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not pad_h and not pad_w:
+        return x
+    # reflection needs pad < side; tiny images fall back to edge replication
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

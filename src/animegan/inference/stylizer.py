@@ -1,0 +1,226 @@
+"""The one inference entry point: :class:`Stylizer` (create once, reuse in loops) and helpers.
+
+A Stylizer owns preprocess → forward → postprocess: mode and alpha handling, ``max_side``
+downscale, face crop, padding to the network's size multiple, tiling with whole-image
+normalisation statistics above the pixel budget, brightness match, strength and side-by-side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..device import ExecutionPolicy, resolve_policy
+from ..errors import InputError
+from ..hub.weights import ModelInfo
+from ..io.images import ImageSource, open_image, save_image
+from . import processing as proc
+from .backends import Backend, create_backend
+from .options import StylizeOptions
+from .tiling import auto_tile_side, run_tiled, stats_input
+
+log = logging.getLogger("animegan")
+
+ModelSource = str | os.PathLike | nn.Module | None
+
+
+def load_model(name_or_path: ModelSource = None) -> tuple[nn.Module, ModelInfo]:
+    """A generator in eval mode and its :class:`ModelInfo`.
+
+    ``name_or_path``: None (the default zoo model), a zoo name, a weights file, or an
+    ``nn.Module`` (returned as is, with info built from its ``arch`` and ``config``).
+    """
+    if isinstance(name_or_path, nn.Module):
+        from ..nn import generator_config
+
+        arch = str(getattr(name_or_path, "arch", type(name_or_path).__name__))
+        return name_or_path.eval(), ModelInfo(arch=arch, config=generator_config(name_or_path),
+                                              provenance="in-memory module")
+    from ..hub.weights import load_generator_file
+
+    if name_or_path is not None and Path(name_or_path).exists():
+        path = Path(name_or_path)
+    else:
+        from ..hub import zoo
+
+        path = zoo.resolve_model(name_or_path if name_or_path is not None else zoo.default_model_name())
+    model, info = load_generator_file(path)
+    return model.eval(), info
+
+
+class Stylizer:
+    """Stylizes images, batches and video frames with one model on one device.
+
+    ``model``: as for :func:`load_model`. ``device``: auto, cpu or cuda; ``precision``: auto,
+    fp32, bf16 or fp16 (see :mod:`animegan.device`; ``fp32`` on CPU is exactly a bare forward).
+    ``backend``: "torch", "onnx", or a ready :class:`~.backends.Backend`. ``options``: the
+    defaults for every call (each call may pass its own).
+    """
+
+    def __init__(self, model: ModelSource = None, *, device: str = "auto", precision: str = "auto",
+                 backend: str | Backend = "torch", options: StylizeOptions | None = None):
+        self.options = (options or StylizeOptions()).validate()
+        if isinstance(backend, str):
+            self.policy: ExecutionPolicy = resolve_policy(device, precision)
+            module, self.info = load_model(model)
+            self.backend: Backend = create_backend(backend, module, self.policy)
+        else:
+            self.backend = backend
+            self.policy = getattr(backend, "policy", None) or resolve_policy(device, precision)
+            self.info = getattr(backend, "info", None) or ModelInfo(arch=getattr(backend, "name", "custom"))
+        self._warned_untied = False
+        log.info("stylizer: %s (%s) via %s on %s", self.info.style or "model", self.info.arch,
+                 self.backend.name, self.policy.describe())
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def stylize(self, img: Image.Image, options: StylizeOptions | None = None) -> Image.Image:
+        """One PIL image in, the stylized PIL image out (same size and mode unless options change it)."""
+        opts = self._opts(options)
+        planes = self._prepare(img, opts)
+        out = self.forward_rgb(planes.rgb[None], opts)[0]
+        return self._finish(planes, out, opts)
+
+    def stylize_batch(self, images: Sequence[Image.Image], options: StylizeOptions | None = None
+                      ) -> list[Image.Image]:
+        """Like :meth:`stylize` for many images; same-size images share forward passes."""
+        opts = self._opts(options)
+        prepared = [self._prepare(img, opts) for img in images]
+        results: list[Image.Image | None] = [None] * len(prepared)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, planes in enumerate(prepared):
+            groups.setdefault(planes.size, []).append(i)
+        for (width, height), indices in groups.items():
+            per_chunk = max(1, opts.pixel_budget // (width * height))
+            for k in range(0, len(indices), per_chunk):
+                chunk = indices[k:k + per_chunk]
+                outs = self.forward_rgb(np.stack([prepared[i].rgb for i in chunk]), opts)
+                for i, out in zip(chunk, outs, strict=True):
+                    results[i] = self._finish(prepared[i], out, opts)
+        return [r for r in results if r is not None]
+
+    def stylize_frames(self, frames: np.ndarray, options: StylizeOptions | None = None) -> np.ndarray:
+        """Video frames N×H×W×3 uint8 RGB in, the same shape out (no PIL; geometry options ignored)."""
+        opts = self._opts(options)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise InputError(f"frames: expected N×H×W×3 uint8, got shape {frames.shape} {frames.dtype}")
+        height, width = frames.shape[1:3]
+        per_chunk = max(1, opts.pixel_budget // (width * height))
+        out = np.empty_like(frames)
+        for k in range(0, len(frames), per_chunk):
+            rgb = frames[k:k + per_chunk].astype(np.float32) / 255.0
+            styled = self.forward_rgb(rgb, opts)
+            for j in range(len(rgb)):
+                out[k + j] = proc.to_uint8(self._adjust(styled[j], rgb[j], opts))
+        return out
+
+    def stylize_file(self, src: ImageSource, dst: str | os.PathLike, options: StylizeOptions | None = None
+                     ) -> Path:
+        """Open ``src``, stylize it, save to ``dst`` atomically; returns the path written."""
+        opts = self._opts(options)
+        img = open_image(src, max_pixels=opts.max_pixels, max_side=opts.max_side)
+        return save_image(self.stylize(img, opts), dst, ext=opts.ext, quality=opts.quality)
+
+    def forward_rgb(self, rgb: np.ndarray, options: StylizeOptions | None = None) -> np.ndarray:
+        """The network on N×H×W×3 floats in [0, 1] → same shape: padding, tiling, cropping included."""
+        opts = self._opts(options)
+        return proc.from_tensor(self.forward_tensor(proc.to_tensor(rgb), opts))
+
+    def forward_tensor(self, x: torch.Tensor, options: StylizeOptions | None = None) -> torch.Tensor:
+        """The network on N×3×H×W in [-1, 1] → same shape, tiled when over the budget."""
+        opts = self._opts(options)
+        height, width = x.shape[-2:]
+        multiple = max(1, int(self.backend.size_multiple))
+        xp = proc.pad_to_multiple(x, multiple)
+        tile = self._tile_side(xp.shape[-2], xp.shape[-1], opts, multiple)
+        if tile is None:
+            y = self.backend(xp)
+        else:
+            y = torch.cat([self._tiled(xp[i:i + 1], tile, opts, multiple) for i in range(xp.shape[0])])
+        return y[:, :, :height, :width]
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _opts(self, options: StylizeOptions | None) -> StylizeOptions:
+        return self.options if options is None else options.validate()
+
+    def _tile_side(self, height: int, width: int, opts: StylizeOptions, multiple: int) -> int | None:
+        """Tile side to use, or None to run the image whole."""
+        if opts.tile == -1:
+            return None
+        if opts.tile > 0:
+            return opts.tile if max(height, width) > opts.tile else None
+        if height * width <= opts.pixel_budget:
+            return None
+        return auto_tile_side(opts.pixel_budget, opts.tile_pad, multiple)
+
+    def _tiled(self, x: torch.Tensor, tile: int, opts: StylizeOptions, multiple: int) -> torch.Tensor:
+        backend = self.backend
+        record = getattr(backend, "record_norm_stats", None)
+        freeze = getattr(backend, "frozen_norm_stats", None)
+        if record is None or freeze is None:
+            if not self._warned_untied:
+                log.warning("backend %s cannot share normalisation statistics between tiles; "
+                            "tiles may differ in tone", backend.name)
+                self._warned_untied = True
+            return run_tiled(backend, x, tile, opts.tile_pad, multiple)
+        stats = record(stats_input(x, opts.pixel_budget, multiple))
+        log.debug("tiling %s×%s in tiles of %s (pad %s) with whole-image statistics", x.shape[-1],
+                  x.shape[-2], tile, opts.tile_pad)
+        with freeze(stats):
+            return run_tiled(backend, x, tile, opts.tile_pad, multiple)
+
+    @staticmethod
+    def _prepare(img: Image.Image, opts: StylizeOptions) -> proc.Planes:
+        if not isinstance(img, Image.Image):
+            raise InputError(f"expected a PIL image, got {type(img).__name__} (use stylize_file for paths)")
+        planes = proc.limit_side(proc.split_image(img), opts.max_side)
+        if opts.face:
+            planes = proc.face_crop(planes, opts.face_size)
+        return planes
+
+    @staticmethod
+    def _adjust(out: np.ndarray, ref: np.ndarray, opts: StylizeOptions) -> np.ndarray:
+        if opts.match_brightness:
+            out = proc.match_brightness(out, ref)
+        return proc.blend_strength(out, ref, opts.strength)
+
+    def _finish(self, planes: proc.Planes, out: np.ndarray, opts: StylizeOptions) -> Image.Image:
+        result = proc.Planes(self._adjust(out, planes.rgb, opts), planes.alpha, planes.mode)
+        if opts.side_by_side:
+            result = proc.side_by_side(planes, result)
+        return proc.merge_image(result)
+
+
+_LAST: tuple[Any, Stylizer] | None = None
+
+
+def stylize_image(image_or_path: Image.Image | ImageSource, model: ModelSource = None, *,
+                  device: str = "auto", precision: str = "auto", **options: Any) -> Image.Image:
+    """Stylize one image (a PIL image, path, bytes or file object) and return a PIL image.
+
+    ``options`` are :class:`StylizeOptions` fields. The last Stylizer built for a model name is
+    kept for the next call; for loops, create a :class:`Stylizer` yourself.
+    """
+    global _LAST
+    try:
+        opts = StylizeOptions(**options).validate()
+    except TypeError as exc:
+        raise InputError(f"stylize_image: {exc}") from None
+    key = None if isinstance(model, nn.Module) else (str(model), device, precision)
+    if key is not None and _LAST is not None and _LAST[0] == key:
+        stylizer = _LAST[1]
+    else:
+        stylizer = Stylizer(model, device=device, precision=precision)
+        _LAST = (key, stylizer) if key is not None else None
+    if not isinstance(image_or_path, Image.Image):
+        image_or_path = open_image(image_or_path, max_pixels=opts.max_pixels, max_side=opts.max_side)
+    return stylizer.stylize(image_or_path, opts)

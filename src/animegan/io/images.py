@@ -1,0 +1,193 @@
+"""Opening and saving images: full decode with clear errors, EXIF orientation, atomic writes.
+
+:func:`open_image` decodes the whole file up front, so a truncated JPEG or a text file named
+``.jpg`` fails here with one clear :class:`~animegan.errors.ImageDecodeError` instead of deep inside
+the network. The pixel limit is checked from the header, before any pixel is decoded.
+:func:`save_image` writes through a temporary file and a rename, and picks PNG when the image has
+an alpha channel (``ext="auto"``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import ImageDecodeError, ImageTooLargeError, InputError
+from .atomic import atomic_path
+
+ImageSource = str | os.PathLike | bytes | BinaryIO
+
+#: default refusal limit (64 MP): a decompression-bomb guard that still opens any camera photo
+DEFAULT_MAX_PIXELS = 8192 * 8192
+#: hard cap when ``max_side`` asks for a downscale: Pillow's own decompression-bomb limit
+HARD_MAX_PIXELS = 2 * 89_478_485
+
+#: extensions ``save_image`` writes, and the Pillow format behind each
+SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF",
+                "tiff": "TIFF"}
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def source_name(source: ImageSource) -> str:
+    """A short human name for an input, used at the start of every error message."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return str(getattr(source, "name", "<stream>"))
+
+
+def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               max_side: int | None = None) -> Image.Image:
+    """Open and fully decode an image, with EXIF orientation applied.
+
+    ``source`` is a path, the file's bytes, or a binary file object. Images over ``max_pixels``
+    (None: no limit of ours) are refused from their header with :class:`ImageTooLargeError`.
+    With ``max_side`` set the caller will downscale, so the limit rises to :data:`HARD_MAX_PIXELS`
+    and JPEGs are decoded at a reduced DCT scale (never below ``max_side``), which keeps memory low.
+    Raises :class:`ImageDecodeError` for empty, truncated or non-image files.
+    """
+    name = source_name(source)
+    fp = _as_stream(source, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(fp)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"{name}: image is too large to open safely ({exc}); "
+                                     "reduce it with another tool first") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageDecodeError(f"{name}: not a decodable image ({_reason(exc)})") from None
+        width, height = img.size
+        pixels = width * height
+        if max_side is not None:
+            if pixels > HARD_MAX_PIXELS:
+                raise ImageTooLargeError(
+                    f"{name}: image is {width}×{height} ({pixels / 1e6:.0f} MP), over the hard limit of "
+                    f"{HARD_MAX_PIXELS / 1e6:.0f} MP even with --max-side; reduce it with another tool first")
+            _draft_for(img, max_side)
+        elif max_pixels is not None and pixels > max_pixels:
+            raise ImageTooLargeError(
+                f"{name}: image is {width}×{height} ({pixels / 1e6:.1f} MP), over the limit of "
+                f"{max_pixels / 1e6:.1f} MP; pass --max-side (e.g. --max-side 2048) to downscale it "
+                "before stylizing, which also lets larger images open")
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            raise ImageDecodeError(f"{name}: not a decodable image ({_reason(exc)})") from None
+    if width == 0 or height == 0:
+        raise ImageDecodeError(f"{name}: not a decodable image (zero-sized)")
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a broken EXIF block should not make a good image unusable
+        return img
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, ext: str = "auto", quality: int = 95) -> Path:
+    """Write ``image`` atomically and return the path actually written.
+
+    ``ext="auto"`` keeps the path's extension (PNG when it has none we write), except that an image
+    with an alpha channel is always written as PNG (the suffix changes to ``.png``). An explicit
+    ``ext`` (png, jpg, webp) replaces the suffix. Modes the format cannot hold are converted
+    (alpha flattened on white for JPEG; 16-bit scaled to 8-bit where the format has no 16-bit).
+    """
+    ext = (ext or "auto").lower().lstrip(".")
+    target = Path(path)
+    if ext == "auto":
+        suffix = target.suffix.lower().lstrip(".")
+        ext = suffix if suffix in SAVE_FORMATS else "png"
+        if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
+            ext = "png"
+    if ext not in SAVE_FORMATS:
+        raise InputError(f"--ext {ext}: unknown output format (choose auto, png, jpg or webp)")
+    if target.suffix.lower().lstrip(".") != ext:
+        target = target.with_name(target.stem + "." + ext) if target.suffix else target.with_name(
+            target.name + "." + ext)
+    fmt = SAVE_FORMATS[ext]
+    image = _fit_mode(image, fmt)
+    kwargs: dict = {}
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = int(quality)
+    if image.info.get("icc_profile"):
+        kwargs["icc_profile"] = image.info["icc_profile"]
+    with atomic_path(target) as tmp:
+        image.save(tmp, format=fmt, **kwargs)
+    return target
+
+
+def _fit_mode(image: Image.Image, fmt: str) -> Image.Image:
+    """Convert ``image`` to a mode ``fmt`` can store, losing as little as possible."""
+    mode = image.mode
+    if mode == "I" and fmt in ("PNG", "TIFF"):
+        return Image.fromarray(np.clip(np.asarray(image), 0, 65535).astype(np.uint16))
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        if fmt in ("PNG", "TIFF"):
+            return image
+        return Image.fromarray((np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8))
+    if fmt == "JPEG":
+        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            return flat
+        return image if mode in ("RGB", "L", "CMYK") else image.convert("RGB")
+    if fmt == "WEBP":
+        if mode in ("RGB", "RGBA"):
+            return image
+        has_alpha = mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info)
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode == "CMYK" and fmt != "TIFF":
+        return image.convert("RGB")
+    return image
+
+
+def _draft_for(img: Image.Image, max_side: int) -> None:
+    """Ask a JPEG decoder for a reduced DCT scale whose longer side stays >= ``max_side``."""
+    width, height = img.size
+    longest = max(width, height)
+    if img.format != "JPEG" or longest <= max_side:
+        return
+    scale = max_side / longest
+    img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+
+
+def _as_stream(source: ImageSource, name: str) -> BinaryIO:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageDecodeError(f"{name}: not a decodable image (empty data)")
+        return io.BytesIO(bytes(source))
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{name}: no such file")
+        if path.is_dir():
+            raise InputError(f"{name}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageDecodeError(f"{name}: not a decodable image (empty file)")
+        return io.BytesIO(path.read_bytes())
+    try:
+        seekable = source.seekable()
+    except (AttributeError, OSError):
+        seekable = False
+    if not seekable:
+        data = source.read()
+        if not data:
+            raise ImageDecodeError(f"{name}: not a decodable image (empty data)")
+        return io.BytesIO(data)
+    return source
+
+
+def _reason(exc: BaseException) -> str:
+    if type(exc).__name__ == "UnidentifiedImageError":
+        return "unknown or unsupported format"
+    text = str(exc).split("\n")[0].strip()
+    if "truncated" in text.lower():
+        return "truncated file"
+    return text or type(exc).__name__
