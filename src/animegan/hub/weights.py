@@ -82,7 +82,7 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     try:
         with safe_open(source, framework="pt", device="cpu") as f:
             meta = f.metadata()
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except FileNotFoundError:
         raise ModelError(f"{source}: weights file not found") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
