@@ -17,6 +17,8 @@ Its residual block has no normalisation; ``res_norm=True`` adds BatchNorm after 
 Up-sampling uses 4×4 kernels (a multiple of the stride) to avoid checkerboard overlap.
 BatchNorm in eval mode uses running statistics, so tiles of an image match the whole image.
 Any H×W works: the input is padded to ``size_multiple`` and the output cropped back.
+Cost with the defaults: 8,125,653 parameters, 73.9 GFLOP at 256² (AnimeGANv2: 52.6), most of it in
+the residual blocks at H/4; about the same CPU time as AnimeGANv2 at 256² on 2 threads.
 """
 
 from __future__ import annotations
