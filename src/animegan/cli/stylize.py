@@ -206,7 +206,8 @@ def _process(stylizer, todo: list[tuple[InputItem, Path]], options: StylizeOptio
         TimeRemainingColumn,
     )
 
-    show = len(todo) > 1 and log.isEnabledFor(logging.INFO)
+    # a live bar only on a terminal: in pipes and logs it would only add a blank line
+    show = len(todo) > 1 and log.isEnabledFor(logging.INFO) and err_console.is_terminal
     progress = Progress(TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=not show,
                         transient=True)
@@ -246,9 +247,7 @@ def _guard(item: InputItem, tally: RunTally, progress, task, work):
 def _print_failure(progress, message: str) -> None:
     from rich.text import Text
 
-    line = Text("error: ", style="bold red")
-    line.append(message)
-    progress.console.print(line, soft_wrap=True)
+    progress.console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
 class _SameSizeBatcher:
