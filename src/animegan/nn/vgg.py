@@ -199,6 +199,21 @@ def teacher_encoder(weights: str | Path, n_res: int = 4) -> TeacherEncoderFeatur
     return TeacherEncoderFeatures(gen, n_res)
 
 
+def _file_normalization(path: Path) -> str:
+    """``caffe`` for files converted by :func:`convert_caffe_npy` (metadata) or named ``*caffe*``."""
+    if path.suffix == ".safetensors" and path.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+        except Exception:  # noqa: BLE001 - unreadable files fail later with a clear message
+            meta = {}
+        if meta.get("normalization") in ("caffe", "imagenet"):
+            return meta["normalization"]
+    return "caffe" if "caffe" in path.name.lower() else "imagenet"
+
+
 def build_perceptual(weights: str | Path = "torchvision", *, layer: str = "conv4_4",
                      normalization: str = "auto", teacher: str | Path | None = None,
                      n_res: int = 4, seed: int = 0) -> nn.Module:
@@ -207,7 +222,7 @@ def build_perceptual(weights: str | Path = "torchvision", *, layer: str = "conv4
     ``weights``: ``torchvision`` (the hub cache file), a path (``.pth`` / ``.safetensors``),
     ``random`` (VGG19 with seeded random weights) or ``teacher-encoder`` (needs ``teacher``, a
     CartoonGAN ``.npy`` folder; ``layer``/``normalization`` do not apply). ``normalization`` ``auto``
-    is ``imagenet`` except for files whose name contains ``caffe``.
+    is ``caffe`` for converted caffe files (safetensors metadata, or ``caffe`` in the name), else ``imagenet``.
     """
     w = str(weights)
     if w == "teacher-encoder":
@@ -216,7 +231,7 @@ def build_perceptual(weights: str | Path = "torchvision", *, layer: str = "conv4
         net: nn.Module = teacher_encoder(teacher, n_res)
     else:
         if normalization == "auto":
-            normalization = "caffe" if "caffe" in Path(w).name.lower() else "imagenet"
+            normalization = _file_normalization(Path(w))
         net = VGG19Features(layer, normalization)
         if w == "random":
             gen = torch.Generator().manual_seed(seed)

@@ -63,6 +63,12 @@ def landmark_model_path(points: int = 68) -> Path:
     return path
 
 
+def check_available() -> None:
+    """Raise ModelError (saying what to install) unless dlib and the landmark models are present."""
+    _dlib()
+    landmark_model_path(68)
+
+
 @functools.lru_cache(maxsize=1)
 def _detector():
     return _dlib().get_frontal_face_detector()
@@ -157,4 +163,4 @@ def extract_faces(image: Image.Image | np.ndarray, size: int = 256, upsample: in
     return [align_face(rgb, face_landmarks(rgb, b), size) for b in boxes]
 
 
-__all__ = ["FaceBox", "align_face", "detect_faces", "extract_faces", "face_landmarks", "landmark_model_path"]
+__all__ = ["FaceBox", "align_face", "check_available", "detect_faces", "extract_faces", "face_landmarks", "landmark_model_path"]
