@@ -52,10 +52,11 @@ def test_seed_preset_is_the_articles_recipe():
 
 
 def test_overrides_are_read_as_toml_values_or_bare_strings():
-    cfg = load_config("tiny", ["loss.style=3", "data.photos=['a', 'b']", "run.name=my run",
+    cfg = load_config("tiny", ["loss.style=3", "data.photos=/data/my photos", "run.name=my run",
                                "optim.grad_clip=1.5", "run.amp=false"])
     assert cfg.loss.style == 3.0 and isinstance(cfg.loss.style, float)
-    assert cfg.data.photos == ["a", "b"]
+    assert cfg.data.photos == "/data/my photos"
+    assert load_config("tiny", ["optim.betas=[0.9, 0.99]"]).optim.betas == [0.9, 0.99]
     assert cfg.run.name == "my run" and cfg.optim.grad_clip == 1.5 and cfg.run.amp is False
     assert parse_override("model.vgg_weights=/x/vgg.pth") == ("model", "vgg_weights", "/x/vgg.pth")
 
@@ -108,7 +109,7 @@ def test_cross_field_checks():
 
 
 def test_toml_round_trip_and_diff():
-    cfg = load_config("paprika", ["data.photos=['x y', 'z\"q']", "model.generator_config={width = 8}"])
+    cfg = load_config("paprika", ["data.photos='x y z\"q'", "model.generator_config={width = 8}"])
     again = config_from_dict(tomllib.loads(to_toml(cfg)))
     assert again == cfg
     diff = diff_from_defaults(cfg)

@@ -31,14 +31,17 @@ PRESET_DIR = Path(__file__).resolve().parents[3] / "configs"
 class DataConfig:
     """Image folders and augmentation."""
 
-    photos: list[str] = field(default_factory=lambda: ["../shared/data/photos"])
-    style: list[str] = field(default_factory=lambda: ["../shared/data/anime/getchu_faces_128"])
-    #: edge-smoothed style images (fakes for D); empty: made on the fly from the style images
-    smooth: list[str] = field(default_factory=list)
+    #: folder of photos (searched recursively)
+    photos: str = "../shared/data/photos"
+    #: folder of anime style frames (searched recursively)
+    style: str = "../shared/data/anime/getchu_faces_128"
+    #: edge-smoothed copies of the style frames with the same relative names (``animegan data smooth``);
+    #: empty: smoothed on the fly from each crop
+    smooth: str = ""
     #: use the smoothed-anime term at all
     use_smooth: bool = True
-    #: fixed photos shown in the image grids; empty: the first photos of ``photos``
-    eval_photos: list[str] = field(default_factory=list)
+    #: folder of fixed photos shown in the image grids; empty: the first photos of ``photos``
+    eval_photos: str = ""
     n_eval: int = 4
     crop_size: int = 256
     flip: bool = True
