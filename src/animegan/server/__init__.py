@@ -1,1 +1,6 @@
-"""server"""
+"""The web service: ``create_app(settings)`` (FastAPI) and :class:`ServerSettings`; run it with ``animegan serve``."""
+
+from .app import create_app
+from .settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app"]

@@ -1,0 +1,105 @@
+"""The app factory: ``create_app(settings)`` wires settings, limits, models, jobs, routes and the page."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..errors import AnimeGANError
+from .jobs import VideoJobs
+from .limits import GuardMiddleware, InferencePool
+from .registry import ModelRegistry
+from .routes import STATIC_DIR, api, pages
+from .settings import ServerSettings
+
+log = logging.getLogger("animegan")
+
+
+@dataclass
+class ServerContext:
+    """What the routes share: settings, the model registry, the inference pool and the video jobs."""
+
+    settings: ServerSettings
+    registry: ModelRegistry
+    pool: InferencePool
+    jobs: VideoJobs
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """A ready FastAPI app. Raises :class:`~animegan.errors.ConfigError` for bad settings or models."""
+    settings = (settings or ServerSettings()).validate()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    registry = ModelRegistry(settings)
+    pool = InferencePool(settings)
+    pool.admission.on_idle(_release_free_memory)
+    ctx = ServerContext(settings, registry, pool, VideoJobs(settings, registry))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            ctx.pool.shutdown()
+            ctx.jobs.shutdown()
+
+    app = FastAPI(title="animegan", version=__version__, lifespan=lifespan, docs_url="/docs",
+                  description="Photos and videos to anime-style art. Errors are JSON: {\"detail\": \"...\"}.")
+    app.state.ctx = ctx
+    app.add_exception_handler(AnimeGANError, _library_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(api)
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(GuardMiddleware, settings=settings)
+    return app
+
+
+async def _library_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = getattr(exc, "http_status", 500)
+    if status >= 500:
+        log.error("request failed: %s", exc)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    parts = []
+    for err in getattr(exc, "errors", list)():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header"))
+        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+    return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+
+async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap back to the OS when the server goes idle (glibc keeps it otherwise)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None

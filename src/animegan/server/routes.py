@@ -1,0 +1,219 @@
+"""HTTP routes: stylize an image, list models, health, video jobs, and the page at ``/``."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from fastapi.security import APIKeyHeader
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import InputError
+from ..inference.options import StylizeOptions
+from ..io.images import open_image
+from .schemas import (
+    ErrorBody,
+    Health,
+    ImageFormat,
+    ModelList,
+    VideoFormat,
+    VideoJobCreated,
+    VideoJobState,
+)
+
+STATIC_DIR = Path(__file__).with_name("static")
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+VIDEO_MEDIA_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif"}
+
+# the key itself is checked by GuardMiddleware before the body is read; this declares it in /docs
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="needed when the server has an API key")
+api = APIRouter(prefix="/api/v1", dependencies=[Depends(_api_key)])
+pages = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in {
+        401: "missing or wrong X-API-Key", 413: "upload or image too large", 415: "not a decodable image",
+        422: "bad option or unknown model", 503: "queue full (see Retry-After)", 504: "request timeout"}.items()}
+
+
+def _ctx(request: Request) -> Any:
+    return request.app.state.ctx
+
+
+@api.post("/stylize", response_class=Response, responses={
+    200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "the stylized image"}, **_ERRORS},
+    summary="Stylize one image")
+async def stylize(
+    request: Request,
+    image: Annotated[UploadFile, File(description="a photo (JPEG, PNG, WebP, ...)")],
+    model: Annotated[str | None, Form(description="model name from /api/v1/models (default: the server's)")] = None,
+    strength: Annotated[float, Form(ge=0.0, le=1.0, description="1 = full style, 0 = the photo")] = 1.0,
+    max_side: Annotated[int | None, Form(ge=16, description="downscale so the longer side is at most this")] = None,
+    face: Annotated[bool, Form(description="face-portrait mode: centre square crop")] = False,
+    format: Annotated[ImageFormat, Form(description="output format")] = "png",
+) -> Response:
+    """Stylize the uploaded image and return it as PNG, JPEG or WebP."""
+    ctx = _ctx(request)
+    limit = ctx.settings.max_side_limit
+    if max_side is not None and max_side > limit:
+        raise InputError(f"max_side {max_side}: over this server's limit of {limit}")
+    data = await image.read()
+    name = image.filename or "upload"
+    options = StylizeOptions(max_side=max_side, face=face, strength=strength, ext=format,
+                             max_pixels=ctx.settings.max_pixels).validate()
+    started = time.perf_counter()
+    body, size, used = await ctx.pool.run(_stylize_bytes, ctx, data, name, model or None, options, format)
+    stem = Path(name).stem or "image"
+    return Response(body, media_type=MEDIA_TYPES[format], headers={
+        "Content-Disposition": f'inline; filename="{_safe(stem)}-anime.{format}"',
+        "X-Model": used, "X-Image-Size": f"{size[0]}x{size[1]}",
+        "X-Elapsed-Ms": f"{(time.perf_counter() - started) * 1000:.0f}"})
+
+
+def _stylize_bytes(ctx: Any, data: bytes, name: str, model: str | None, options: StylizeOptions,
+                   fmt: str) -> tuple[bytes, tuple[int, int], str]:
+    """Decode, stylize and encode on a worker thread; returns (encoded bytes, output size, model name)."""
+    stream = io.BytesIO(data)
+    stream.name = name  # error messages name the client's file
+    img = open_image(stream, max_pixels=ctx.settings.max_pixels)
+    stylizer = ctx.registry.get(model)
+    limit = ctx.settings.max_side_limit
+    if options.max_side is None and max(img.size) > limit:
+        options.max_side = limit
+    out = stylizer.stylize(img, options)
+    used = model or ctx.registry.default
+    return encode_image(out, fmt), out.size, used
+
+
+def encode_image(img: Image.Image, fmt: str, quality: int = 92) -> bytes:
+    """``img`` encoded in memory as png, jpg or webp, converting modes the format cannot hold."""
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
+    if fmt == "jpg":
+        if has_alpha:
+            rgba = img.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            img = flat
+        elif img.mode not in ("RGB", "L"):
+            img = _to_8bit(img).convert("RGB")
+    elif fmt == "webp":
+        if img.mode not in ("RGB", "RGBA"):
+            img = _to_8bit(img).convert("RGBA" if has_alpha else "RGB")
+    elif img.mode == "I":
+        img = Image.fromarray(np.clip(np.asarray(img), 0, 65535).astype(np.uint16))
+    elif img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    buffer = io.BytesIO()
+    kwargs = {"quality": quality} if fmt in ("jpg", "webp") else {}
+    img.save(buffer, format={"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}[fmt], **kwargs)
+    return buffer.getvalue()
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return Image.fromarray((np.clip(np.asarray(img, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8))
+    return img
+
+
+def _safe(stem: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80] or "image"
+
+
+@api.get("/models", response_model=ModelList, summary="Models this server offers")
+async def models(request: Request) -> dict[str, Any]:
+    ctx = _ctx(request)
+    return {"default": ctx.registry.default, "models": await run_in_threadpool(ctx.registry.describe)}
+
+
+@api.post("/videos", response_model=VideoJobCreated, status_code=202, responses=_ERRORS,
+          summary="Start a video job")
+async def create_video_job(
+    request: Request,
+    video: Annotated[UploadFile, File(description="a video or GIF")],
+    model: Annotated[str | None, Form(description="model name from /api/v1/models")] = None,
+    strength: Annotated[float, Form(ge=0.0, le=1.0)] = 1.0,
+    max_side: Annotated[int | None, Form(ge=16, description="longer side of the output frames")] = None,
+    format: Annotated[VideoFormat, Form(description="output container")] = "mp4",
+) -> dict[str, Any]:
+    """Upload a video; poll ``status_url`` and fetch ``result_url`` once the job is done."""
+    ctx = _ctx(request)
+    chosen = ctx.registry.find(model) if model else ctx.registry.find(ctx.registry.default)
+    if model and chosen is None:
+        ctx.registry.get(model)  # raises the 422 naming the offered models
+    name = video.filename or "upload"
+    job_id, folder = ctx.jobs.new_folder()
+    source = folder / ("input" + _safe_suffix(name))
+    try:
+        await run_in_threadpool(_save_upload, video, source)
+        await run_in_threadpool(_probe_video, source, name)
+    except BaseException:
+        ctx.jobs.discard(folder)
+        raise
+    job = ctx.jobs.submit(job_id, source, name, chosen.name if chosen else ctx.registry.default, format,
+                          max_side, strength)
+    return {"id": job.id, "status": job.status, "status_url": f"/api/v1/videos/{job.id}",
+            "result_url": f"/api/v1/videos/{job.id}/result"}
+
+
+def _save_upload(upload: UploadFile, target: Path) -> None:
+    upload.file.seek(0)
+    with open(target, "wb") as out:
+        shutil.copyfileobj(upload.file, out, 1024 * 1024)
+
+
+def _probe_video(path: Path, name: str) -> None:
+    from ..io.video_source import open_source
+
+    try:
+        open_source(path)
+    except InputError as exc:
+        exc.args = (str(exc).replace(str(path), name),)
+        raise
+
+
+def _safe_suffix(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ".bin"
+
+
+@api.get("/videos/{job_id}", response_model=VideoJobState, responses={404: {"model": ErrorBody}},
+         summary="Status and progress of a video job")
+async def video_job_state(request: Request, job_id: str) -> dict[str, Any]:
+    return _ctx(request).jobs.get(job_id).state()
+
+
+@api.get("/videos/{job_id}/result", response_class=FileResponse, responses={
+    200: {"content": {t: {} for t in VIDEO_MEDIA_TYPES.values()}}, 404: {"model": ErrorBody},
+    409: {"model": ErrorBody}}, summary="The stylized video of a finished job")
+async def video_job_result(request: Request, job_id: str) -> FileResponse:
+    job = _ctx(request).jobs.get(job_id)
+    if job.status == "failed":
+        raise HTTPException(job.error_status if job.error_status and job.error_status < 500 else 409,
+                            f"video job {job_id}: failed: {job.error}")
+    if job.status != "done" or not job.result.is_file():
+        raise HTTPException(409, f"video job {job_id}: not finished yet (status {job.status})")
+    fmt = job.result.suffix[1:]
+    return FileResponse(job.result, media_type=VIDEO_MEDIA_TYPES.get(fmt, "application/octet-stream"),
+                        filename=f"{_safe(Path(job.client_name).stem)}-anime.{fmt}")
+
+
+@pages.get("/healthz", response_model=Health, summary="Liveness and load")
+async def healthz(request: Request) -> dict[str, Any]:
+    ctx = _ctx(request)
+    return {"version": __version__, "in_flight": ctx.pool.admission.in_flight,
+            "capacity": ctx.pool.admission.capacity, "loaded_models": ctx.registry.cached_names(),
+            "video_jobs_active": ctx.jobs.active()}
+
+
+@pages.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
