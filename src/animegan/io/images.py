@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -61,8 +62,12 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         try:
             img = Image.open(fp)
         except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(f"{name}: image is too large to open safely ({exc}); "
-                                     "reduce it with another tool first") from None
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f" ({int(found.group(1)) / 1e6:.0f} MP)" if found else ""
+            raise ImageTooLargeError(
+                f"{name}: image{size} is over the hard limit of {HARD_MAX_PIXELS / 1e6:.0f} MP "
+                "(a decompression-bomb guard that --max-side cannot lift); reduce it with another tool first"
+            ) from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageDecodeError(f"{name}: not a decodable image ({_reason(exc)})") from None
         width, height = img.size
