@@ -162,8 +162,10 @@ def test_tensorboard_events_when_installed(folders, tmp_path):
 def test_cli_dry_run_prints_config_and_counts(folders, tmp_path):
     from animegan.cli.main import app
 
-    res = CliRunner().invoke(app, ["train", "tiny", "--dry-run", *sum(
-        (["--set", o] for o in tiny_overrides(folders, tmp_path / "runs")), [])])
+    args = ["train", "tiny", "--dry-run"]
+    for o in tiny_overrides(folders, tmp_path / "runs"):
+        args += ["--set", o]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "photos: 6" in res.output and "style images: 6" in res.output and "total steps: 8" in res.output
     assert "data.crop_size" in res.output and "32" in res.output
@@ -175,7 +177,7 @@ def test_cli_resume_of_a_corrupt_checkpoint_is_one_line(folders, tmp_path):
 
     cfg = load_config("tiny", tiny_overrides(folders, tmp_path / "runs", "schedule.max_steps=2"))
     run = Trainer(cfg).fit().run_dir
-    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    ckpt = max((run / "checkpoints").iterdir())
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     res = CliRunner().invoke(app, ["train", "--resume", str(run)])
     assert res.exit_code == 1
