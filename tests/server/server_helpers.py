@@ -106,3 +106,39 @@ def stop_server(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.proc.kill()
         server.proc.wait()
+
+
+def burst(server: Server, data: bytes, n: int = 30) -> list[httpx.Response]:
+    """``n`` stylize requests released at the same instant from ``n`` threads; the responses, in order."""
+    import threading
+
+    barrier = threading.Barrier(n)
+    results: list[httpx.Response | BaseException] = [None] * n  # type: ignore[list-item]
+
+    def one(i: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            barrier.wait()
+            try:
+                results[i] = client.post("/api/v1/stylize", files={"image": (f"p{i}.png", data, "image/png")})
+            except httpx.HTTPError as exc:
+                results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise AssertionError(f"{len(errors)} requests failed at the transport level: {errors[0]!r}")
+    return results  # type: ignore[return-value]
+
+
+def wait_idle(server: Server, timeout: float = 60) -> None:
+    """Until the server reports no request running or queued."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(server.url + "/healthz", timeout=5).json()["in_flight"] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("server still busy")
