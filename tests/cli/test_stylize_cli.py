@@ -213,6 +213,11 @@ def test_stdout_format_follows_ext_and_empty_stdin_is_one_line(tmp_path: Path, m
         assert img.format == "JPEG" and img.size == (64, 48)
     result = CliRunner().invoke(app, ["stylize", str(tmp_path / "a.png"), "-o", "-", "-m", str(model_file)])
     assert result.exit_code == 0 and result.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "folder").mkdir()
+    result = CliRunner().invoke(app, ["stylize", "-", "-o", str(tmp_path / "folder"), "-m", str(model_file)],
+                                input=data)
+    assert result.exit_code == 0 and result.stdout_bytes == b""
+    assert Image.open(tmp_path / "folder" / "stdin.png").size == (64, 48)
     result = CliRunner().invoke(app, ["stylize", "-", "-m", str(model_file)], input=b"")
     assert result.exit_code == 1 and result.stdout_bytes == b"" and "<stdin>" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -134,7 +134,10 @@ def _run_single_stdio(inputs: list[str], output: str | None, model: str | None, 
         result = _make_stylizer(model, device, precision, options).stylize(image)
         fmt = options.ext.lower().lstrip(".")
         if output not in (None, STDIN):
-            written = save_image(result, output, ext=fmt, quality=options.quality)
+            target = Path(output)
+            if target.is_dir():
+                target = target / f"stdin{OUTPUT_EXTENSIONS.get(fmt, '.png')}"
+            written = save_image(result, target, ext=fmt, quality=options.quality)
             log.info("%s -> %s", name, written)
             return
         fmt = "png" if fmt == "auto" else fmt
@@ -186,7 +189,7 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
     if todo:
         with cli_errors():
             stylizer = _make_stylizer(model, device, precision, options)
-        _process(stylizer, todo, options, batch_size, tally)
+            _process(stylizer, todo, options, batch_size, tally)  # Ctrl-C: one line; writes are atomic
     tally.seconds = time.perf_counter() - start
     if log.isEnabledFor(logging.INFO):
         where = output if not _single_file_target(inputs, output) else output.parent
