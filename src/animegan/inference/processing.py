@@ -73,9 +73,9 @@ def merge_image(planes: Planes) -> Image.Image:
         return Image.fromarray(out, mode)
     gray = np.clip(rgb @ LUMA, 0.0, 1.0)
     if mode == "I;16":
-        return Image.fromarray(np.round(gray * 65535.0).astype(np.uint16), "I;16")
+        return Image.fromarray(np.round(gray * 65535.0).astype(np.uint16))  # uint16 arrays are I;16
     if mode == "I":
-        return Image.fromarray(np.round(gray * 65535.0).astype(np.int32), "I")
+        return Image.fromarray(np.round(gray * 65535.0).astype(np.int32))  # int32 arrays are I
     if mode == "LA":
         return Image.fromarray(np.stack([to_uint8(gray), to_uint8(planes.alpha)], axis=2), "LA")
     return Image.fromarray(to_uint8(gray), "L")
