@@ -105,3 +105,23 @@ def test_config_reads_a_toml_preset(tmp_path):
     p.write_text('stepz = 3\n')
     with pytest.raises(InputError, match="unknown distillation config keys"):
         DistillConfig.from_toml(p)
+
+
+def test_cli_distills_from_a_toml_and_resumes(cfg, tmp_path):
+    from typer.testing import CliRunner
+
+    from animegan.cli.main import app
+
+    toml = tmp_path / "d.toml"
+    toml.write_text(f'teacher = "{cfg.teacher}"\nphotos = ["{cfg.photos[0]}"]\nstudent_arch = "cartoongan"\n'
+                    'student_config = { base_channels = 4, n_res_blocks = 1 }\ncrop_size = 32\nn_crops = 2\n'
+                    'long_side_range = [40, 48]\nbatch_size = 1\nw_perceptual = 0.0\nthreads = 1\n')
+    run = str(tmp_path / "clirun")
+    res = CliRunner().invoke(app, ["distill", str(toml), "--run-dir", run, "--steps", "3"])
+    assert res.exit_code == 0, res.output
+    assert Path(res.stdout.strip().splitlines()[-1]).name == "student.safetensors"
+    res = CliRunner().invoke(app, ["distill", str(toml), "--run-dir", run, "--steps", "5"])
+    assert res.exit_code == 0
+    assert [json.loads(x)["step"] for x in (Path(run) / "stats.jsonl").read_text().splitlines()][-1] == 5
+    bad = CliRunner().invoke(app, ["distill", str(tmp_path / "missing.toml")])
+    assert bad.exit_code != 0 and "missing.toml" in bad.output

@@ -54,7 +54,8 @@ class DistillConfig:
     student_arch: str = "animeganv2"
     student_config: dict[str, Any] = field(default_factory=dict)
     student_init: str = "random"            # "random", "teacher" (copy tensors whose key and shape fit), or a weights path
-    crop_size: int = 128
+    crop_size: int = 128                    # teacher runs (and caches) at this size
+    train_crop: int = 0                     # random sub-crop of cached pairs per step (0: whole crop)
     n_crops: int = 400
     long_side_range: tuple[int, int] = (320, 480)  # photo resized to this long side before cropping
     seed: int = 0
@@ -68,8 +69,11 @@ class DistillConfig:
     perceptual_net: str = ""                # CartoonGAN weights for features; default: the teacher if CartoonGAN
     perceptual_res_blocks: int = 2
     w_color: float = 0.0                    # AnimeGANv2 YUV colour loss to the input photo
+    w_chroma: float = 0.0                   # L1 on U, V to the input photo (colour without touching luma)
     w_adv: float = 0.0
     style_images: str = ""                  # folder of style images for the adversarial loss
+    freeze: list[str] = field(default_factory=list)  # student parameter-name prefixes kept fixed
+    time_limit_min: float = 0.0             # stop (and write the student) after this many minutes; 0: none
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 2
@@ -235,6 +239,11 @@ def _rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
     return rgb_to_yuv(x)
 
 
+def chroma_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """L1 between the U and V planes of ``out`` and the photo (inputs in [-1, 1])."""
+    return F.l1_loss(_rgb_to_yuv(out)[:, 1:], _rgb_to_yuv(photo)[:, 1:])
+
+
 def yuv_color_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     """L1 on Y plus Huber on U and V (AnimeGANv2), inputs in [-1, 1]."""
     try:
@@ -243,7 +252,7 @@ def yuv_color_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
         a, b = _rgb_to_yuv(out), _rgb_to_yuv(photo)
         return (F.l1_loss(a[:, 0], b[:, 0]) + F.smooth_l1_loss(a[:, 1], b[:, 1])
                 + F.smooth_l1_loss(a[:, 2], b[:, 2]))
-    return color_loss(out, photo)
+    return color_loss(photo, out)
 
 
 class CartoonGANFeatures(nn.Module):
@@ -341,8 +350,11 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
     cache = TeacherCache(cfg.cache_dir or run_dir / "teacher-cache", file_id(cfg.teacher))
     crops = plan_crops(list_photos(cfg.photos), cfg.n_crops, cfg.crop_size, cfg.long_side_range, cfg.seed)
     student = init_student(cfg, teacher).train()
+    for name, p in student.named_parameters():
+        if any(name.startswith(prefix) for prefix in cfg.freeze):
+            p.requires_grad_(False)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
-    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.5, 0.999))
     feats = None
     if cfg.w_perceptual > 0:
         net = load_any_generator(cfg.perceptual_net) if cfg.perceptual_net else teacher
@@ -375,12 +387,20 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
             state |= {"disc": disc.state_dict(), "opt_d": opt_d.state_dict()}  # type: ignore[union-attr]
         _save_checkpoint(ckpt_path, state)
 
-    t0 = time.time()
+    t0 = started = time.time()
     while step < cfg.steps:
+        if cfg.time_limit_min and time.time() - started > 60 * cfg.time_limit_min:
+            log.info("time limit reached at step %d", step)
+            checkpoint()
+            break
         chunk = [crops[i] for i in batch_indices(step, cfg.batch_size, len(crops), cfg.seed)]
         inputs = [c.load() for c in chunk]
         x = to_tensor(inputs)
         target = to_tensor(cache.get(chunk, teacher, inputs))
+        if cfg.train_crop and cfg.train_crop < cfg.crop_size:
+            r = random.Random(cfg.seed * 7919 + step)
+            oy, ox = r.randint(0, cfg.crop_size - cfg.train_crop), r.randint(0, cfg.crop_size - cfg.train_crop)
+            x, target = (t[:, :, oy:oy + cfg.train_crop, ox:ox + cfg.train_crop] for t in (x, target))
         out = student(x)
         terms: dict[str, torch.Tensor] = {}
         if cfg.w_l1 > 0:
@@ -391,6 +411,8 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
             terms["perceptual"] = cfg.w_perceptual * perceptual_loss(feats, out, target)
         if cfg.w_color > 0:
             terms["color"] = cfg.w_color * yuv_color_loss(out, x)
+        if cfg.w_chroma > 0:
+            terms["chroma"] = cfg.w_chroma * chroma_loss(out, x)
         if disc is not None:
             terms["adv"] = cfg.w_adv * F.mse_loss(disc(out), torch.ones_like(disc(out)))
         loss = sum(terms.values())
@@ -425,7 +447,7 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
     provenance = json.dumps({"method": "distillation", "teacher": str(cfg.teacher), "data": cfg.photos,
                              "crops": cfg.n_crops, "crop_size": cfg.crop_size, "steps": step,
                              "losses": {k: getattr(cfg, k) for k in ("w_l1", "w_l1_luma", "w_perceptual",
-                                                                     "w_color", "w_adv")}})
+                                                                     "w_color", "w_chroma", "w_adv")}})
     info = info_for(ema, style=cfg.style, provenance=provenance,
                     licence="research use only (inherited from the teacher and the training photos)")
     return save_weights(run_dir / "student.safetensors", ema, info)
