@@ -208,6 +208,10 @@ def test_missing_input_and_bad_options_are_input_errors(aac_clip, tmp_path):
         stylize_video(tmp_path / "nope.mp4", tmp_path / "out.mp4", stylizer=posterize)
     with pytest.raises(InputError, match="--codec nope"):
         stylize_video(aac_clip, tmp_path / "out.mp4", stylizer=posterize, codec="nope")
+    with pytest.raises(InputError, match="webm container does not take libx264"):
+        stylize_video(aac_clip, tmp_path / "out.webm", stylizer=posterize, codec="h264")
+    with pytest.raises(InputError, match="unknown video container .xyz"):
+        stylize_video(aac_clip, tmp_path / "out.xyz", stylizer=posterize)
     with pytest.raises(InputError, match="need 0 <= start < end"):
         stylize_video(aac_clip, tmp_path / "out.mp4", stylizer=posterize, start=2, end=1)
     with pytest.raises(InputError, match="expected the same shape"):

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from ..errors import InputError
-from .common import cli_errors, err_console
+from .common import cli_errors, err_console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -79,10 +79,14 @@ def video(
             def progress(done: int, total: int | None) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = stylize_video(src, dst, stylizer=stylizer, codec=codec, crf=crf, preset=preset,
-                                   max_side=max_side, start=t_start, end=t_end, fps=fps, batch_size=batch_size,
-                                   temporal=smoothing, resume=resume, segment_frames=segment_frames,
-                                   progress=progress)
+            try:
+                result = stylize_video(src, dst, stylizer=stylizer, codec=codec, crf=crf, preset=preset,
+                                       max_side=max_side, start=t_start, end=t_end, fps=fps,
+                                       batch_size=batch_size, temporal=smoothing, resume=resume,
+                                       segment_frames=segment_frames, progress=progress)
+            except KeyboardInterrupt:
+                raise fail(f"interrupted: finished segments are kept in {dst}.parts/; run the same command "
+                           "with --resume to continue", code=130) from None
         err_console.print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}×{result.size[1]}, "
                           f"{result.audio}; {result.fps:.2f} frames/s)", highlight=False)
 

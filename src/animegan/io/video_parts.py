@@ -31,7 +31,13 @@ log = logging.getLogger("animegan")
 
 MANIFEST = "manifest.json"
 STATE = "temporal-state.npz"
+#: output extensions and the muxer each one means
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".gif": "gif",
+              ".avi": "avi", ".ts": "mpegts", ".nut": "nut", ".flv": "flv"}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+#: output extensions and the muxer each one means
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".gif": "gif",
+              ".avi": "avi", ".ts": "mpegts", ".nut": "nut", ".flv": "flv"}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 _CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "hevc": "libx265", "h265": "libx265",
                   "x265": "libx265", "vp9": "libvpx-vp9", "vp8": "libvpx", "av1": "libaom-av1"}
@@ -55,6 +61,9 @@ class EncoderSpec:
 def encoder_for(codec: str | None, output: Path, crf: int | None, preset: str | None) -> EncoderSpec:
     """Pick and check the encoder: ``codec`` or the default for the output's extension."""
     ext = output.suffix.lower()
+    if ext not in CONTAINERS:
+        raise InputError(f"{output}: unknown video container {ext or '(no extension)'} "
+                         f"(use {', '.join(sorted(CONTAINERS))})")
     if codec is None:
         codec = {".gif": "gif", ".webm": "libvpx-vp9"}.get(ext, "libx264")
     name = _CODEC_ALIASES.get(codec.lower(), codec.lower())
@@ -80,7 +89,27 @@ def encoder_for(codec: str | None, output: Path, crf: int | None, preset: str | 
         options["qscale"] = str(max(1, min(31, crf)))  # mpeg4 and friends: a quantizer, not a CRF
     if name == "libx265":
         options["x265-params"] = "log-level=error"
-    return EncoderSpec(name, pix_fmt, options)
+    spec = EncoderSpec(name, pix_fmt, options)
+    _check_container_takes(output, spec)
+    return spec
+
+
+def _check_container_takes(output: Path, spec: EncoderSpec) -> None:
+    """Fail now, not after hours of frames, when the container refuses the codec (h264 in .webm)."""
+    fmt = CONTAINERS[output.suffix.lower()]
+    if fmt == "gif" or spec.codec == "gif":  # the GIF muxer refuses a header-only trial; it takes GIF only
+        if fmt != spec.codec:
+            raise InputError(f"{output}: GIF video goes in .gif files and .gif files hold GIF video only "
+                             f"(got {spec.codec} for {fmt})")
+        return
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as trial:
+            stream = trial.add_stream(spec.codec, rate=25, options=dict(spec.options))
+            stream.width, stream.height, stream.pix_fmt = 64, 64, spec.pix_fmt
+            trial.start_encoding()
+    except (ValueError, av.error.FFmpegError) as exc:
+        raise InputError(f"{output}: the {fmt} container does not take {spec.codec} video "
+                         f"({str(exc).split(';')[0]}); pick another --codec or extension") from None
 
 
 class PartsFolder:
