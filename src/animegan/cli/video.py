@@ -43,8 +43,10 @@ def video(
     crf: Annotated[int | None, typer.Option(help="Quality: lower is better (x264/x265 default 18, vp9 31).")] = None,
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset (ultrafast ... veryslow).")] = None,
     max_side: Annotated[int | None, typer.Option(help="Downscale so the longer side is at most this.")] = None,
-    start: Annotated[str | None, typer.Option(help="Start at this time (seconds or [hh:]mm:ss[.ms]).")] = None,
-    end: Annotated[str | None, typer.Option(help="Stop at this time (seconds or [hh:]mm:ss[.ms]).")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="Start at this time: seconds, mm:ss or hh:mm:ss (decimals allowed).")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="Stop at this time: seconds, mm:ss or hh:mm:ss (decimals allowed).")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate for a folder of frames (default 25).")] = None,
     backend: Annotated[str, typer.Option(help="torch or onnx.")] = "torch",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
