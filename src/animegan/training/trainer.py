@@ -300,10 +300,10 @@ class Trainer:
             pin_memory=self.device.type == "cuda")
         restore = self._install_sigint() if handle_sigint else None
         window: dict[str, list[float]] = {}
-        t0 = time.perf_counter()
         ckpt: Path | None = None
-        if self.step == 0:
+        if self.step == 0 and cfg.run.image_every:
             self.snapshot()
+        t0 = time.perf_counter()
         try:
             for batch in loader:
                 row = self.train_step(batch)
