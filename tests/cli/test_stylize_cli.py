@@ -44,6 +44,8 @@ def _photo(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0, mode: st
 
 
 def _run(*args: str) -> tuple[int, str, str]:
+    if "--precision" not in args:
+        args = (*args, "--precision", "fp32")  # exact and, for tiny images on a busy CPU, the quickest
     result = CliRunner().invoke(app, ["stylize", *args])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
@@ -167,7 +169,7 @@ def test_options_reach_the_stylizer(tmp_path: Path, model_file: Path) -> None:
     assert result.shape == (30, 80, 3)  # 40×30 photo beside its 40×30 result
     # strength 0 is the photo itself: both halves equal the downscaled photo
     assert np.abs(result[:, :40] - result[:, 40:]).mean() < 1.0
-    expected = Stylizer(str(model_file)).stylize(Image.open(src), StylizeOptions(max_side=40, strength=0.0))
+    expected = Stylizer(str(model_file), precision="fp32").stylize(Image.open(src), StylizeOptions(max_side=40, strength=0.0))
     assert np.abs(result[:, 40:] - np.asarray(expected, dtype=np.float32)).mean() < 1.0
 
 
@@ -198,7 +200,7 @@ def _cli(*args: str, stdin: bytes = b"", env: dict | None = None) -> subprocess.
 
 def test_stdin_to_stdout_in_a_subprocess(tmp_path: Path, model_file: Path) -> None:
     data = _photo(tmp_path / "a.jpg").read_bytes()
-    proc = _cli("-", "-m", str(model_file), stdin=data)
+    proc = _cli("-", "-m", str(model_file), "--precision", "fp32", stdin=data)
     assert proc.returncode == 0, proc.stderr.decode()
     with Image.open(io.BytesIO(proc.stdout)) as img:
         assert img.format == "PNG" and img.size == (64, 48)
@@ -206,16 +208,17 @@ def test_stdin_to_stdout_in_a_subprocess(tmp_path: Path, model_file: Path) -> No
 
 def test_stdout_format_follows_ext_and_empty_stdin_is_one_line(tmp_path: Path, model_file: Path) -> None:
     data = _photo(tmp_path / "a.png").read_bytes()
-    result = CliRunner().invoke(app, ["stylize", "-", "-o", "-", "--ext", "jpg", "-m", str(model_file)],
-                                input=data)
+    result = CliRunner().invoke(app, ["stylize", "-", "-o", "-", "--ext", "jpg", "-m", str(model_file),
+                                      "--precision", "fp32"], input=data)
     assert result.exit_code == 0, result.stderr
     with Image.open(io.BytesIO(result.stdout_bytes)) as img:
         assert img.format == "JPEG" and img.size == (64, 48)
-    result = CliRunner().invoke(app, ["stylize", str(tmp_path / "a.png"), "-o", "-", "-m", str(model_file)])
+    result = CliRunner().invoke(app, ["stylize", str(tmp_path / "a.png"), "-o", "-", "-m", str(model_file),
+                                      "--precision", "fp32"])
     assert result.exit_code == 0 and result.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
     (tmp_path / "folder").mkdir()
-    result = CliRunner().invoke(app, ["stylize", "-", "-o", str(tmp_path / "folder"), "-m", str(model_file)],
-                                input=data)
+    result = CliRunner().invoke(app, ["stylize", "-", "-o", str(tmp_path / "folder"), "-m", str(model_file),
+                                      "--precision", "fp32"], input=data)
     assert result.exit_code == 0 and result.stdout_bytes == b""
     assert Image.open(tmp_path / "folder" / "stdin.png").size == (64, 48)
     result = CliRunner().invoke(app, ["stylize", "-", "-m", str(model_file)], input=b"")

@@ -14,17 +14,33 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from PIL import Image
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from ..errors import AnimeGANError, InputError
 from ..inference.options import StylizeOptions
 from ..io.discovery import OUTPUT_EXTENSIONS, STDIN, InputItem, discover_inputs, is_image_name, plan_outputs
 from .common import cli_errors, err_console, fail, print_error_line
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..inference.stylizer import Stylizer
+
 log = logging.getLogger("animegan")
+T = TypeVar("T")
 
 #: at most this many decoded images wait for same-size partners under --batch-size
 _MAX_PENDING_FACTOR = 4
@@ -99,7 +115,7 @@ def stylize(
         raise typer.Exit(1)
 
 
-def _make_stylizer(model: str | None, device: str, precision: str, options: StylizeOptions):
+def _make_stylizer(model: str | None, device: str, precision: str, options: StylizeOptions) -> Stylizer:
     """Load the weights first, so a bad model is the only line printed, then build the Stylizer."""
     from ..inference.stylizer import Stylizer, load_model
 
@@ -197,28 +213,19 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
     return tally
 
 
-def _process(stylizer, todo: list[tuple[InputItem, Path]], options: StylizeOptions, batch_size: int,
-             tally: RunTally) -> None:
+def _process(stylizer: Stylizer, todo: list[tuple[InputItem, Path]], options: StylizeOptions,
+             batch_size: int, tally: RunTally) -> None:
     """Open, stylize and save each planned input, reporting failures one line each."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     # a live bar only on a terminal: in pipes and logs it would only add a blank line
     show = len(todo) > 1 and log.isEnabledFor(logging.INFO) and err_console.is_terminal
     progress = Progress(TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=not show,
                         transient=True)
     with progress:
-        task = progress.add_task("stylize", total=len(todo))
-        batcher = _SameSizeBatcher(stylizer, options, batch_size, tally, progress, task)
+        report = _Reporter(tally, progress, progress.add_task("stylize", total=len(todo)))
+        batcher = _SameSizeBatcher(stylizer, options, batch_size, report)
         for item, target in todo:
-            image = _guard(item, tally, progress, task, lambda item=item: _open(item, options))
+            image = report.guard(item, lambda item=item: _open(item, options))
             if image is not None:
                 batcher.add(item, target, image)
         batcher.flush_all()
@@ -230,35 +237,43 @@ def _open(item: InputItem, options: StylizeOptions) -> Image.Image:
     return open_image(item.path, max_pixels=options.max_pixels, max_side=options.max_side)
 
 
-def _guard(item: InputItem, tally: RunTally, progress, task, work):
-    """Run ``work()``; on failure print one line naming the input, count it, and return None."""
-    try:
-        return work()
-    except AnimeGANError as exc:
-        message = str(exc) if str(item) in str(exc) else f"{item}: {exc}"
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # one bad input must not stop the batch
-        log.debug("unexpected failure on %s", item, exc_info=True)
-        message = f"{item}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-    _print_failure(progress, message)
-    tally.failed += 1
-    progress.advance(task)
-    return None
+@dataclass
+class _Reporter:
+    """Counts outcomes, advances the bar, and prints one line per failed input."""
 
+    tally: RunTally
+    progress: Progress
+    task: TaskID
 
-def _print_failure(progress, message: str) -> None:
-    from rich.text import Text
+    def guard(self, item: InputItem, work: Callable[[], T]) -> T | None:
+        """Run ``work()``; on failure print one line naming the input, count it, and return None."""
+        try:
+            return work()
+        except AnimeGANError as exc:
+            message = str(exc) if str(item) in str(exc) else f"{item}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one bad input must not stop the batch; -v shows the traceback
+            log.debug("unexpected failure on %s", item, exc_info=True)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            message = f"{item}: {type(exc).__name__}: {first}".rstrip(": ")
+        self.progress.console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+        self.tally.failed += 1
+        self.progress.advance(self.task)
+        return None
 
-    progress.console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    def done(self, item: InputItem, written: Path) -> None:
+        self.tally.done += 1
+        self.tally.written.append(written)
+        self.progress.advance(self.task)
+        log.debug("%s -> %s", item, written)
 
 
 class _SameSizeBatcher:
     """Collects decoded images by size and stylizes them ``batch_size`` at a time."""
 
-    def __init__(self, stylizer, options: StylizeOptions, batch_size: int, tally: RunTally, progress, task):
-        self.stylizer, self.options, self.batch_size = stylizer, options, batch_size
-        self.tally, self.progress, self.task = tally, progress, task
+    def __init__(self, stylizer: Stylizer, options: StylizeOptions, batch_size: int, report: _Reporter):
+        self.stylizer, self.options, self.batch_size, self.report = stylizer, options, batch_size, report
         self.pending: dict[tuple, list[tuple[InputItem, Path, Image.Image]]] = {}
 
     def add(self, item: InputItem, target: Path, image: Image.Image) -> None:
@@ -288,25 +303,18 @@ class _SameSizeBatcher:
                 log.debug("batch of %d failed; retrying one by one", len(group), exc_info=True)
             else:
                 for (item, target, _), result in zip(group, results, strict=True):
-                    self._guarded_save(item, target, result)
+                    self._save(item, target, result)
                 return
         for item, target, image in group:
-            result = _guard(item, self.tally, self.progress, self.task,
-                            lambda image=image: self.stylizer.stylize(image))
+            result = self.report.guard(item, lambda image=image: self.stylizer.stylize(image))
             if result is not None:
-                self._guarded_save(item, target, result)
+                self._save(item, target, result)
 
-    def _guarded_save(self, item: InputItem, target: Path, result: Image.Image) -> None:
+    def _save(self, item: InputItem, target: Path, result: Image.Image) -> None:
         from ..io.images import save_image
 
-        fmt = target.suffix.lower().lstrip(".") or "png"
-
-        def save() -> Path:
-            return save_image(result, target, ext=fmt, quality=self.options.quality)
-
-        written = _guard(item, self.tally, self.progress, self.task, save)
+        fmt = target.suffix.lower().lstrip(".") or "png"  # the planned name decides the format
+        written = self.report.guard(
+            item, lambda: save_image(result, target, ext=fmt, quality=self.options.quality))
         if written is not None:
-            self.tally.done += 1
-            self.tally.written.append(written)
-            self.progress.advance(self.task)
-            log.debug("%s -> %s", item, written)
+            self.report.done(item, written)
