@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_stdin_must_be_the_only_input(tree: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "ext", "expected"), [
-    ("x.jpg", "auto", ".jpg"), ("x.JPEG", "auto", ".jpeg"), ("x.png", "auto", ".png"),
+    ("x.jpg", "auto", ".jpg"), ("x.JPEG", "auto", ".JPEG"), ("x.png", "auto", ".png"),
     ("x.webp", "auto", ".webp"), ("x.tiff", "auto", ".png"), ("x.bmp", "auto", ".png"),
     ("x.png", "jpg", ".jpg"), ("x.jpg", "PNG", ".png"), ("x.jpg", ".webp", ".webp"), ("x.jpg", "jpeg", ".jpg"),
 ])
@@ -134,6 +135,15 @@ def test_plan_refuses_to_overwrite_inputs_without_suffix(tree: Path) -> None:
     planned, errors = plan_outputs(found.items, tree, suffix="_anime")
     assert errors == [] and len(planned) == len(found.items)
     assert all(out.stem.endswith("_anime") for _, out in planned)
+
+
+def test_plan_refuses_a_hard_link_to_the_input(tmp_path: Path) -> None:
+    src = _touch(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(src, out / "a.png")  # the same file under the output name, as a case-insensitive disk would be
+    with pytest.raises(InputError, match="would overwrite this input"):
+        plan_outputs(discover_inputs([str(src)]).items, out)
 
 
 def test_rerun_into_the_input_folder_leaves_earlier_outputs_out(tree: Path) -> None:

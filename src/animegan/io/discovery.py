@@ -26,7 +26,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 OUTPUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
 
 #: under ``--ext auto`` these keep their extension; anything else (bmp, tiff) becomes PNG
-_KEPT_UNDER_AUTO = {".png": ".png", ".jpg": ".jpg", ".jpeg": ".jpeg", ".webp": ".webp"}
+_KEPT_UNDER_AUTO = (".png", ".jpg", ".jpeg", ".webp")
 
 STDIN = "-"
 _GLOB_CHARS = set("*?[")
@@ -129,7 +129,9 @@ def output_extension(item: InputItem, ext: str = "auto") -> str:
         return OUTPUT_EXTENSIONS[ext]
     if item.path is None:
         return ".png"
-    return _KEPT_UNDER_AUTO.get(item.path.suffix.lower(), ".png")
+    # the input's own spelling (IMG.JPG -> IMG_anime.JPG): on case-insensitive file systems a
+    # respelled extension could otherwise name the input itself without matching it here
+    return item.path.suffix if item.path.suffix.lower() in _KEPT_UNDER_AUTO else ".png"
 
 
 def output_path(item: InputItem, out_dir: str | os.PathLike, suffix: str = "", ext: str = "auto") -> Path:
@@ -153,7 +155,7 @@ def plan_outputs(items: Sequence[InputItem], out_dir: str | os.PathLike, suffix:
     targets = [output_path(item, out_dir, suffix, ext) for item in items]
     keys = [_resolved(t) for t in targets]
     for item, target, key in zip(items, targets, keys):
-        if item.path is not None and key == _resolved(item.path):
+        if item.path is not None and (key == _resolved(item.path) or _same_file(target, item.path)):
             raise InputError(f"{item}: the output {target} would overwrite this input; pass --suffix "
                              "(for example --suffix _anime) or choose another output folder with -o")
     outputs = set(keys)
@@ -211,6 +213,14 @@ def _expand_glob(pattern: str, excluded: list[Path]) -> list[tuple[Path, Path]]:
 
 def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when both names reach one file (case-insensitive file systems, hard links)."""
+    try:
+        return a.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _resolved(path: str | os.PathLike) -> Path:
