@@ -144,11 +144,18 @@ class CartoonGANGenerator(nn.Module):
         r = F.relu(in1(_reflect_conv(h, conv1, 1)))
         return h + in2(_reflect_conv(r, conv2, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the output layer: RGB input -> full-resolution features (C×H×W)."""
         h = self.encode(x.flip(1))[-1]
         h = F.relu(self.in12_1(self.deconv01_2(self.deconv01_1(h))))
-        h = F.relu(self.in13_1(self.deconv02_2(self.deconv02_1(h))))
+        return F.relu(self.in13_1(self.deconv02_2(self.deconv02_1(h))))
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """The output layer: trunk features -> RGB in [-1, 1]."""
         return torch.tanh(_reflect_conv(h, self.deconv03_1, 3)).flip(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
 
 
 def load_npy_folder(folder: str) -> dict[str, torch.Tensor]:
