@@ -182,3 +182,36 @@ def test_cuda_without_cuda_is_a_device_error(model):
 def test_bad_options_are_input_errors(exact):
     with pytest.raises(InputError, match="--strength"):
         exact.stylize(_rgb(16, 16), StylizeOptions(strength=2.0))
+
+
+def test_public_api_is_importable_from_the_package():
+    import animegan
+
+    assert animegan.Stylizer is Stylizer and animegan.stylize_image is stylize_image
+    assert animegan.StylizeOptions is StylizeOptions
+
+
+def test_unknown_backend_is_an_input_error(model):
+    with pytest.raises(InputError, match="--backend"):
+        Stylizer(model, backend="tensorrt")
+
+
+def test_tiling_leaves_the_shared_model_untouched(model, exact):
+    img = _rgb(96, 64)
+    before = np.asarray(exact.stylize(img))
+    exact.stylize(img, StylizeOptions(tile=64, tile_pad=16))
+    assert not any("forward" in m.__dict__ for m in model.modules())
+    assert np.array_equal(np.asarray(exact.stylize(img)), before)
+
+
+def test_concurrent_calls_give_the_same_result(exact):
+    from concurrent.futures import ThreadPoolExecutor
+
+    img = _rgb(96, 64)
+    expected = np.asarray(exact.stylize(img))
+    tiled_opts = StylizeOptions(tile=64, tile_pad=16)
+    with ThreadPoolExecutor(2) as pool:
+        plain = pool.submit(exact.stylize, img)
+        tiled = pool.submit(exact.stylize, img, tiled_opts)
+        assert np.array_equal(np.asarray(plain.result()), expected)
+        assert np.abs(np.asarray(tiled.result(), np.int16) - expected).mean() < 2.0

@@ -3,7 +3,8 @@
 The Stylizer only needs ``backend(x) -> y`` (CPU float32 in and out, same H×W) plus three
 attributes: ``name``, ``size_multiple`` and ``bytes_per_pixel``. Backends that can freeze the
 network's normalisation statistics (needed for exact tiling, see :mod:`.tiling`) also offer
-``record_norm_stats(x)`` and ``frozen_norm_stats(stats)``; without them tiles run on their own.
+``record_norm_stats(x)`` and ``frozen_norm_stats(stats)`` (and optionally ``isolated()``, a copy
+safe to modify while other threads run); without them tiles run on their own.
 
 ``torch`` is here; ``onnx`` lives in :mod:`animegan.inference.onnx_backend` (imported lazily,
 constructed as ``OnnxBackend(model, policy)``).
@@ -70,6 +71,16 @@ class TorchBackend:
             with self._autocast():
                 y = self.model(x)
             return y.float().clamp_(-1, 1).to("cpu").contiguous()
+
+    def isolated(self) -> TorchBackend:
+        """This backend on a private copy of the model, so tiling's statistics swaps touch no shared state.
+
+        Freezing statistics changes norm layers for a while; on a copy, other threads using this
+        backend at the same time are unaffected. The copy costs the weights' size (8 MB for AnimeGANv2).
+        """
+        twin = copy.copy(self)
+        twin.model = copy.deepcopy(self.model)
+        return twin
 
     def record_norm_stats(self, x: torch.Tensor) -> NormStats:
         """Run ``x`` once and return every whole-image norm layer's statistics."""

@@ -62,7 +62,8 @@ class Stylizer:
     ``model``: as for :func:`load_model`. ``device``: auto, cpu or cuda; ``precision``: auto,
     fp32, bf16 or fp16 (see :mod:`animegan.device`; ``fp32`` on CPU is exactly a bare forward).
     ``backend``: "torch", "onnx", or a ready :class:`~.backends.Backend`. ``options``: the
-    defaults for every call (each call may pass its own).
+    defaults for every call (each call may pass its own). Calls from several threads at once are
+    safe with the torch backend (tiled runs work on a private copy of the model).
     """
 
     def __init__(self, model: ModelSource = None, *, device: str = "auto", precision: str = "auto",
@@ -70,8 +71,14 @@ class Stylizer:
         self.options = (options or StylizeOptions()).validate()
         if isinstance(backend, str):
             self.policy: ExecutionPolicy = resolve_policy(device, precision)
-            module, self.info = load_model(model)
-            self.backend: Backend = create_backend(backend, module, self.policy)
+            if backend == "onnx" and isinstance(model, (str, os.PathLike)) \
+                    and Path(model).suffix.lower() in (".onnx", ".ort"):
+                # an exported (or INT8) graph file: no PyTorch generator to load
+                self.backend: Backend = create_backend(backend, Path(model), self.policy)
+                self.info = getattr(self.backend, "info", None) or ModelInfo(arch="onnx")
+            else:
+                module, self.info = load_model(model)
+                self.backend = create_backend(backend, module, self.policy)
         else:
             self.backend = backend
             self.policy = getattr(backend, "policy", None) or resolve_policy(device, precision)
@@ -163,7 +170,8 @@ class Stylizer:
         return auto_tile_side(opts.pixel_budget, opts.tile_pad, multiple)
 
     def _tiled(self, x: torch.Tensor, tile: int, opts: StylizeOptions, multiple: int) -> torch.Tensor:
-        backend = self.backend
+        isolated = getattr(self.backend, "isolated", None)
+        backend = isolated() if isolated is not None else self.backend
         record = getattr(backend, "record_norm_stats", None)
         freeze = getattr(backend, "frozen_norm_stats", None)
         if record is None or freeze is None:
