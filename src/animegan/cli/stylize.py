@@ -53,11 +53,12 @@ class RunTally:
     done: int = 0
     skipped: int = 0
     failed: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run
+    stylize_seconds: float = 0.0  # decoding, stylizing and saving, model loading left out
     written: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
-        per = f", {self.seconds / self.done:.2f} s/image" if self.done else ""
+        per = f", {self.stylize_seconds / self.done:.2f} s/image" if self.done else ""
         return (f"done {self.done}, skipped {self.skipped} (already there), failed {self.failed} "
                 f"in {self.seconds:.1f} s{per}")
 
@@ -205,7 +206,9 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
     if todo:
         with cli_errors():
             stylizer = _make_stylizer(model, device, precision, options)
+            started = time.perf_counter()
             _process(stylizer, todo, options, batch_size, tally)  # Ctrl-C: one line; writes are atomic
+            tally.stylize_seconds = time.perf_counter() - started
     tally.seconds = time.perf_counter() - start
     if log.isEnabledFor(logging.INFO):
         where = output if not _single_file_target(inputs, output) else output.parent
