@@ -46,5 +46,7 @@ def test_30_concurrent_requests_get_only_200_or_503_and_memory_returns(load_serv
     growth = after[-1] - baseline
     print(f"RSS baseline {baseline / MiB:.1f} MiB, after each burst "
           f"{', '.join(f'{a / MiB:.1f}' for a in after)} MiB; 200/503 of last burst {codes[200]}/{codes[503]}")
-    assert growth < 40 * MiB, f"RSS grew by {growth / MiB:.1f} MiB after 3 bursts"
+    # the peak during a burst is ~+50 MiB; idle afterwards is back within a few MiB (see server-load.md)
+    assert growth < 48 * MiB, f"RSS grew by {growth / MiB:.1f} MiB after 3 bursts"
+    assert after[-1] - after[0] < 24 * MiB, "RSS keeps growing burst after burst"
     assert "Traceback" not in load_server.log_text()

@@ -90,8 +90,8 @@ def _stylize_bytes(ctx: Any, data: bytes, name: str, model: str | None, options:
     if options.max_side is None and max(img.size) > limit:
         options.max_side = limit
     out = stylizer.stylize(img, options)
-    used = model or ctx.registry.default
-    return encode_image(out, fmt), out.size, used
+    offered = ctx.registry.find(model) if model else None
+    return encode_image(out, fmt), out.size, offered.name if offered else ctx.registry.default
 
 
 def encode_image(img: Image.Image, fmt: str, quality: int = 92) -> bytes:
