@@ -173,6 +173,21 @@ def test_options_reach_the_stylizer(tmp_path: Path, model_file: Path) -> None:
     assert np.abs(result[:, 40:] - np.asarray(expected, dtype=np.float32)).mean() < 1.0
 
 
+def test_tile_and_brightness_flags_match_the_same_library_options(tmp_path: Path, model_file: Path) -> None:
+    src = _photo(tmp_path / "a.png", (80, 48), seed=4)
+    out = tmp_path / "out"
+    code, _, err = _run(str(src), "-o", str(out), "-m", str(model_file), "--tile", "64", "--tile-pad", "8",
+                        "--match-brightness")
+    assert code == 0, err
+    got = np.asarray(Image.open(out / "a.png"), dtype=np.float32)
+    stylizer = Stylizer(str(model_file), precision="fp32")
+    same = stylizer.stylize(Image.open(src), StylizeOptions(tile=64, tile_pad=8, match_brightness=True))
+    assert np.abs(got - np.asarray(same, dtype=np.float32)).max() <= 1.0
+    # exact-statistics tiling hides --tile in the pixels; --match-brightness must show
+    plain = stylizer.stylize(Image.open(src), StylizeOptions(tile=-1))
+    assert np.abs(got - np.asarray(plain, dtype=np.float32)).mean() > 1.0
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (["--strength", "2"], "--strength 2"),
     (["--ext", "gif"], "--ext gif"),
