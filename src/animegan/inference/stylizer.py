@@ -167,11 +167,13 @@ class Stylizer:
             return opts.tile if max(height, width) > opts.tile else None
         if height * width <= opts.pixel_budget:
             return None
-        return auto_tile_side(opts.pixel_budget, opts.tile_pad, multiple)
+        pad = max(opts.tile_pad, int(getattr(self.backend, "min_tile_pad", 0)))
+        return auto_tile_side(opts.pixel_budget, pad, multiple)
 
     def _tiled(self, x: torch.Tensor, tile: int, opts: StylizeOptions, multiple: int) -> torch.Tensor:
         isolated = getattr(self.backend, "isolated", None)
         backend = isolated() if isolated is not None else self.backend
+        pad = max(opts.tile_pad, int(getattr(backend, "min_tile_pad", 0)))
         record = getattr(backend, "record_norm_stats", None)
         freeze = getattr(backend, "frozen_norm_stats", None)
         if record is None or freeze is None:
@@ -179,12 +181,12 @@ class Stylizer:
                 log.warning("backend %s cannot share normalisation statistics between tiles; "
                             "tiles may differ in tone", backend.name)
                 self._warned_untied = True
-            return run_tiled(backend, x, tile, opts.tile_pad, multiple)
+            return run_tiled(backend, x, tile, pad, multiple)
         stats = record(stats_input(x, opts.pixel_budget, multiple))
         log.debug("tiling %s×%s in tiles of %s (pad %s) with whole-image statistics", x.shape[-1],
-                  x.shape[-2], tile, opts.tile_pad)
+                  x.shape[-2], tile, pad)
         with freeze(stats):
-            return run_tiled(backend, x, tile, opts.tile_pad, multiple)
+            return run_tiled(backend, x, tile, pad, multiple)
 
     @staticmethod
     def _prepare(img: Image.Image, opts: StylizeOptions) -> proc.Planes:

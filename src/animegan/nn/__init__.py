@@ -17,6 +17,7 @@ from .animeganv2 import AnimeGANv2Config, AnimeGANv2Generator
 # optional network never breaks the package import
 GENERATORS: dict[str, tuple[str, str, str]] = {
     "animeganv2": ("animegan.nn.animeganv2", "AnimeGANv2Generator", "AnimeGANv2Config"),
+    "animeganv2_slim": ("animegan.nn.animeganv2_slim", "AnimeGANv2SlimGenerator", "AnimeGANv2SlimConfig"),
     "resnet_sam": ("animegan.nn.resnet_sam", "ResNetSAMGenerator", "ResNetSAMConfig"),
     "cartoongan": ("animegan.nn.cartoongan", "CartoonGANGenerator", "CartoonGANConfig"),
 }

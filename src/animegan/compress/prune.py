@@ -1,0 +1,186 @@
+"""Structured channel pruning of AnimeGANv2: channels are removed, the result is a smaller network.
+
+Prunable dimensions (see :mod:`animegan.nn.animeganv2_slim`): the outputs of the 12 ConvNormLReLU
+layers and the expansion width of the 4 InvertedResBlocks. Removing output channel ``c`` of a layer
+slices its conv's filters, its GroupNorm's affine parameters (and, for the expansion width, the
+depthwise conv's filters and bias) and the next conv's input channels. GroupNorm(1, C) normalises
+over all channels, so removing one shifts the others' statistics: a fine-tune that distils from
+the unpruned network (:func:`finetune`, built on :mod:`animegan.training.distill`) restores quality.
+
+Rules: ``threshold`` (the seed article's: drop channels whose filter weights all have magnitude
+below ``threshold``) and ``ratio`` (drop the ``ratio`` least important channels of every layer;
+importance is the mean |activation| of the channel on calibration photos times the L1 norm of the
+weights that read it, or |GN scale| × filter L1 norm without photos).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InputError, ModelError
+from ..nn.animeganv2_slim import HIDDEN_NAMES, WIDTH_NAMES, AnimeGANv2SlimConfig, AnimeGANv2SlimGenerator
+
+log = logging.getLogger("animegan")
+
+RULES = ("threshold", "ratio")
+#: each unit's output is read by this conv (its input channels are sliced with it)
+_CONSUMER = {"block_a.0": "block_a.1.1", "block_a.1": "block_a.2.1", "block_a.2": "block_b.0.1",
+             "block_b.0": "block_b.1.1", "block_b.1": "block_c.0.1", "block_c.0": "block_c.1.layers.0.1",
+             "block_c.5": "block_d.0.1", "block_d.0": "block_d.1.1", "block_d.1": "block_e.0.1",
+             "block_e.0": "block_e.1.1", "block_e.1": "block_e.2.1", "block_e.2": "out_layer.0"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One prunable channel dimension: tensors sliced on dim 0, the consumer sliced on dim 1."""
+
+    name: str
+    outputs: tuple[str, ...]   # parameter names whose dim 0 are this unit's channels
+    consumer: str              # conv weight whose dim 1 reads these channels
+    activation: str            # module whose output is this unit's (post-LReLU) activation
+    filters: tuple[str, ...]   # conv weights scored by the threshold rule
+
+
+def units() -> list[Unit]:
+    """The 16 prunable dimensions of AnimeGANv2, widths first, then expansion widths."""
+    out = [Unit(n, (f"{n}.1.weight", f"{n}.2.weight", f"{n}.2.bias"), f"{_CONSUMER[n]}.weight", n,
+                (f"{n}.1.weight",)) for n in WIDTH_NAMES]
+    for b in HIDDEN_NAMES:
+        out.append(Unit(f"{b}.hidden",
+                        (f"{b}.layers.0.1.weight", f"{b}.layers.0.2.weight", f"{b}.layers.0.2.bias",
+                         f"{b}.layers.1.1.weight", f"{b}.layers.1.1.bias", f"{b}.layers.1.2.weight",
+                         f"{b}.layers.1.2.bias"),
+                        f"{b}.layers.2.weight", f"{b}.layers.1", (f"{b}.layers.0.1.weight", f"{b}.layers.1.1.weight")))
+    return out
+
+
+def as_slim(model: nn.Module) -> AnimeGANv2SlimGenerator:
+    """An AnimeGANv2 or AnimeGANv2-slim generator as a slim one with the same weights."""
+    arch = getattr(model, "arch", "")
+    if arch not in ("animeganv2", "animeganv2_slim"):
+        raise ModelError(f"pruning supports AnimeGANv2 generators, not {arch or type(model).__name__!r}")
+    state = model.state_dict()
+    cfg = AnimeGANv2SlimConfig(widths=[int(state[f"{n}.1.weight"].shape[0]) for n in WIDTH_NAMES],
+                               hidden=[int(state[f"{b}.layers.0.1.weight"].shape[0]) for b in HIDDEN_NAMES])
+    slim = AnimeGANv2SlimGenerator(cfg)
+    slim.load_state_dict(state, strict=True)
+    return slim.eval()
+
+
+def activation_means(model: nn.Module, photos: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean |activation| per channel of every unit on ``photos`` (N×3×H×W in [-1, 1])."""
+    modules = dict(model.named_modules())
+    sums: dict[str, torch.Tensor] = {}
+    hooks = []
+    for unit in units():
+        def hook(_m: nn.Module, _i: Any, out: torch.Tensor, key: str = unit.name) -> None:
+            sums[key] = sums.get(key, 0) + out.abs().mean(dim=(0, 2, 3))
+        hooks.append(modules[unit.activation].register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            for i in range(photos.shape[0]):
+                model(photos[i:i + 1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: v / photos.shape[0] for k, v in sums.items()}
+
+
+def importance(model: nn.Module, photos: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-channel importance of every unit (higher is kept first)."""
+    state = model.state_dict()
+    act = activation_means(model, photos) if photos is not None else None
+    scores = {}
+    for unit in units():
+        reads = state[unit.consumer].abs().sum(dim=(0, 2, 3))
+        if act is not None:
+            scores[unit.name] = act[unit.name] * reads
+        else:
+            gamma = state[unit.outputs[-1] if unit.name.endswith("hidden") else unit.outputs[1]].abs()
+            scores[unit.name] = gamma * state[unit.filters[0]].abs().flatten(1).sum(1) * reads
+    return scores
+
+
+def select_channels(model: nn.Module, rule: str, *, ratio: float = 0.4, threshold: float = 0.01,
+                    photos: torch.Tensor | None = None, multiple: int = 8, min_keep: int = 8
+                    ) -> dict[str, torch.Tensor]:
+    """The sorted channel indices each unit keeps under ``rule``."""
+    if rule not in RULES:
+        raise InputError(f"--rule {rule}: unknown (choose {', '.join(RULES)})")
+    if rule == "ratio" and not 0.0 < ratio < 1.0:
+        raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
+    if rule == "threshold" and threshold <= 0:
+        raise InputError(f"--threshold {threshold}: must be positive")
+    state = model.state_dict()
+    scores = importance(model, photos)
+    keep = {}
+    for unit in units():
+        score = scores[unit.name]
+        channels = score.numel()
+        if rule == "threshold":
+            big = torch.zeros(channels, dtype=torch.bool)
+            for name in unit.filters:
+                big |= state[name].abs().flatten(1).amax(1) >= threshold
+            n_keep = max(int(big.sum()), min(min_keep, channels))
+            score = score + big.float() * (score.max() + 1)  # above-threshold channels first
+        else:
+            n_keep = round(channels * (1 - ratio) / multiple) * multiple
+            n_keep = min(channels, max(n_keep, min(min_keep, channels)))
+        keep[unit.name] = torch.sort(torch.topk(score, n_keep).indices).values
+    return keep
+
+
+def prune_model(model: nn.Module, keep: dict[str, torch.Tensor]) -> AnimeGANv2SlimGenerator:
+    """A physically smaller generator holding only the channels in ``keep``."""
+    slim = as_slim(model)
+    state = {k: v.clone() for k, v in slim.state_dict().items()}
+    for unit in units():
+        idx = keep[unit.name]
+        for name in unit.outputs:
+            state[name] = state[name].index_select(0, idx)
+        state[unit.consumer] = state[unit.consumer].index_select(1, idx)
+    for b in HIDDEN_NAMES:  # depthwise convs: one group per kept channel, one input channel each
+        assert state[f"{b}.layers.1.1.weight"].shape[1] == 1
+    cfg = AnimeGANv2SlimConfig(widths=[len(keep[n]) for n in WIDTH_NAMES],
+                               hidden=[len(keep[f"{b}.hidden"]) for b in HIDDEN_NAMES])
+    pruned = AnimeGANv2SlimGenerator(cfg)
+    pruned.load_state_dict(state, strict=True)
+    return pruned.eval()
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def photo_batch(files: Sequence[str | os.PathLike], size: int = 128) -> torch.Tensor:
+    """Photos resized to size×size as N×3×size×size in [-1, 1]."""
+    from .onnx_export import photo_tensor
+
+    return torch.cat([photo_tensor(f, size, size) for f in files])
+
+
+def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: AnimeGANv2SlimConfig, *,
+             photos: Sequence[str], run_dir: str | os.PathLike, steps: int = 300, crop: int = 128,
+             n_crops: int = 200, batch_size: int = 4, lr: float = 2e-4, time_limit_min: float = 0.0,
+             threads: int = 2) -> Path:
+    """Distil the unpruned ``teacher`` file into the pruned ``student`` file; returns the new student file."""
+    import dataclasses
+
+    from ..training.distill import DistillConfig, distill
+
+    cfg = DistillConfig(teacher=str(teacher), photos=list(photos), run_dir=str(run_dir), style="pruned",
+                        student_arch="animeganv2_slim", student_config=dataclasses.asdict(config),
+                        student_init=str(student), crop_size=crop, n_crops=n_crops,
+                        long_side_range=(max(crop + 32, 192), max(crop + 32, 320)), steps=steps,
+                        batch_size=batch_size, lr=lr, ema_decay=0.95, w_l1=1.0, w_perceptual=0.0,
+                        time_limit_min=time_limit_min, checkpoint_every=50, log_every=10, threads=threads)
+    return distill(cfg)
