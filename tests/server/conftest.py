@@ -14,7 +14,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model(tmp_path_factory.mktemp("server-model"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, model_file: Path) -> Iterator[Server]:
     """Concurrency 1, queue 8, 256 KiB uploads, 1 MP images: small limits the tests can reach."""
     tmp = tmp_path_factory.mktemp("server")

@@ -22,7 +22,7 @@ def load_server(tmp_path_factory: pytest.TempPathFactory, model_file: Path):
 
 
 def test_30_concurrent_requests_get_only_200_or_503_and_memory_returns(load_server) -> None:
-    data = encoded(photo(192, 192, seed=7))
+    data = encoded(photo(128, 128, seed=7))
     with load_server.client() as client:  # warm up: model loaded, allocator primed
         for _ in range(3):
             assert client.post("/api/v1/stylize", files={"image": ("w.png", data)}).status_code == 200
@@ -39,7 +39,7 @@ def test_30_concurrent_requests_get_only_200_or_503_and_memory_returns(load_serv
                 assert int(r.headers["retry-after"]) >= 1
                 assert "server busy" in r.json()["detail"]
             else:
-                assert Image.open(io.BytesIO(r.content)).size == (192, 192)
+                assert Image.open(io.BytesIO(r.content)).size == (128, 128)
         wait_idle(load_server)
         time.sleep(0.5)
         after.append(rss_bytes(load_server.proc.pid))
