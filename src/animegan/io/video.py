@@ -286,13 +286,20 @@ def _fingerprint(stylizer: Any, model: Any) -> str:
     if isinstance(model, (str, Path)):
         return str(model)
     module = model if model is not None else getattr(stylizer, "model", None)
+    if module is None:  # a Stylizer keeps its network in its backend
+        module = getattr(getattr(stylizer, "backend", None), "model", None)
     if module is not None and hasattr(module, "state_dict"):
         digest = hashlib.sha1()
         for key, tensor in module.state_dict().items():
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return "sha1:" + digest.hexdigest()
-    return type(stylizer).__name__ if stylizer is not None else "default"
+    info = getattr(stylizer, "info", None)
+    if info is not None:
+        return f"{type(stylizer).__name__}:{info!r}"
+    if stylizer is None:
+        return "default"
+    return getattr(stylizer, "__qualname__", None) or type(stylizer).__name__
 
 
 def _size_of(path: Path) -> int:
