@@ -44,6 +44,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         torch.set_num_threads(settings.torch_threads)
     registry = ModelRegistry(settings)
+    described = registry.describe()
+    ready = [m["name"] for m in described if m["available"]]
+    log.info("serving %d models (%d on this machine: %s); default %s", len(described), len(ready),
+             ", ".join(ready) or "none", registry.default)
+    if registry.default not in ready:
+        log.warning("default model %s has no weights on this machine: requests that name no model will get "
+                    "422 (pass --model NAME|PATH)", registry.default)
     pool = InferencePool(settings)
     pool.admission.on_idle(_release_free_memory)
     ctx = ServerContext(settings, registry, pool, VideoJobs(settings, registry))

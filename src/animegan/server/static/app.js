@@ -25,6 +25,10 @@ async function loadModels() {
       option.selected = m.name === body.default;
       select.appendChild(option);
     }
+    if (select.selectedOptions.length && select.selectedOptions[0].disabled) {
+      const usable = [...select.options].find((o) => !o.disabled);
+      if (usable) usable.selected = true;  // the default has no weights here: offer one that works
+    }
   } catch (err) {
     setStatus("Could not list styles: " + err.message, true);
   }
