@@ -74,7 +74,8 @@ def video(
         open_source(src, fps=fps)  # a bad input fails here, before the model loads
         stylizer = Stylizer(model, device=device, precision=precision, backend=backend)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      _RateColumn(), TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
+                      _RateColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("elapsed"),
+                      TimeElapsedColumn(),
                       console=err_console, transient=False) as bar:
             task = bar.add_task(src.name, total=None)
 
