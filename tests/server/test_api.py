@@ -153,5 +153,14 @@ def test_chunked_oversize_upload_is_cut_off_at_the_limit(server: Server) -> None
     assert sent < 4 * limit  # the server answered while the client was still sending
 
 
+def test_video_uploads_have_their_own_larger_limit(server: Server) -> None:
+    junk = b"\0" * (1024 * 1024)  # over the 256 KiB image limit, under the 4 MiB video limit
+    with server.client() as client:
+        image = client.post("/api/v1/stylize", files={"image": ("big.png", junk)})
+        video = client.post("/api/v1/videos", files={"video": ("big.mp4", junk)})
+    assert image.status_code == 413
+    assert video.status_code == 415 and video.json()["detail"].startswith("big.mp4: not a readable video")
+
+
 def test_server_still_serves_after_the_refused_uploads(server: Server) -> None:
     assert _stylize(server, encoded(photo(32, 32))).status_code == 200
