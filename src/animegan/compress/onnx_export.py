@@ -10,12 +10,14 @@ such as 513×389 run unpadded and match PyTorch.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +78,7 @@ def export_bytes(model: nn.Module, opset: int = OPSET, metadata: dict[str, str] 
     example = torch.zeros(1, 3, 64, 64)
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _symbolic_resize(model):
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         with torch.no_grad():
             torch.onnx.export(model, (example,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -88,6 +90,31 @@ def export_bytes(model: nn.Module, opset: int = OPSET, metadata: dict[str, str] 
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     return proto.SerializeToString()
+
+
+def _export_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    # like nn.window.resize_aligned outside a tile, but without int(): traced sizes stay symbolic
+    return torch.nn.functional.interpolate(x, (size[0], size[1]), mode="bilinear", align_corners=True)
+
+
+@contextlib.contextmanager
+def _symbolic_resize(model: nn.Module) -> Iterator[None]:
+    """While exporting, generators' ``resize_aligned`` keeps sizes symbolic (dynamic H×W in the graph).
+
+    ``resize_aligned`` turns sizes into Python ints, which the tracer records as constants: the
+    graph would then resize to the example input's sizes whatever the input.
+    """
+    patched = []
+    for cls in type(model).__mro__:
+        module = sys.modules.get(cls.__module__)
+        if module is not None and hasattr(module, "resize_aligned"):
+            patched.append((module, module.resize_aligned))
+            module.resize_aligned = _export_resize
+    try:
+        yield
+    finally:
+        for module, original in patched:
+            module.resize_aligned = original
 
 
 def list_images(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:

@@ -184,3 +184,41 @@ def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: Ani
                         batch_size=batch_size, lr=lr, ema_decay=0.95, w_l1=1.0, w_perceptual=0.0,
                         time_limit_min=time_limit_min, checkpoint_every=50, log_every=10, threads=threads)
     return distill(cfg)
+
+
+def _median_seconds(model: nn.Module, size: int, repeats: int = 3) -> float:
+    import time
+
+    x = torch.zeros(1, 3, size, size)
+    with torch.inference_mode():
+        model(x)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def compare(before: nn.Module, after: nn.Module, after_file: str | os.PathLike | None = None,
+            eval_images: Sequence[str | os.PathLike] | None = None, size: int = 256) -> list[str]:
+    """Lines comparing the unpruned and pruned generators: params, file size, FLOPs, speed, PSNR."""
+    from .flops import gflops
+    from .quantize import psnr
+
+    p0, p1 = count_params(before), count_params(after)
+    lines = [f"params: {p0:,} -> {p1:,} ({100 * (1 - p1 / p0):.1f}% fewer)"]
+    if after_file is not None:
+        lines.append(f"file: {p0 * 4 / 2**20:.2f} MiB (fp32) -> {Path(after_file).stat().st_size / 2**20:.2f} MiB")
+    f0, f1 = gflops(before, 512, 512), gflops(after, 512, 512)
+    lines.append(f"conv GFLOPs at 512²: {f0:.1f} -> {f1:.1f} ({f0 / f1:.2f}× fewer)")
+    t0, t1 = _median_seconds(before, size), _median_seconds(after, size)
+    lines.append(f"torch eager fp32 at {size}²: {t0:.3f} s -> {t1:.3f} s ({t0 / t1:.2f}× faster)")
+    if eval_images:
+        batch = photo_batch(eval_images, size)
+        with torch.inference_mode():
+            ref = torch.cat([before(batch[i:i + 1]) for i in range(len(batch))]).clamp(-1, 1).numpy()
+            out = torch.cat([after(batch[i:i + 1]) for i in range(len(batch))]).clamp(-1, 1).numpy()
+        lines.append(f"PSNR vs unpruned on {len(batch)} held-out photos at {size}²: {psnr(ref, out):.2f} dB, "
+                     f"mean abs diff {float(abs(ref - out).mean() * 127.5):.2f}/255")
+    return lines
