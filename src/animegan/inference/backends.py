@@ -60,6 +60,8 @@ class TorchBackend:
         self.model = model
         self.size_multiple = int(getattr(model, "size_multiple", 4))
         self.bytes_per_pixel = int(getattr(model, "bytes_per_pixel", 2000))
+        #: tile overlap the network needs at least (its receptive field); a model may declare it
+        self.min_tile_pad = int(getattr(model, "min_tile_pad", 0))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Forward ``x`` (float32 NCHW in [-1, 1], any device); float32 CPU NCHW out, clamped."""
