@@ -23,7 +23,7 @@ def test_patchgan_has_the_official_parameter_count():
     assert [c.out_channels for c in _convs(d)] == [32, 64, 128, 128, 256, 256, 1]
 
 
-@pytest.mark.parametrize("hw", [(64, 64), (96, 128), (256, 256)])
+@pytest.mark.parametrize("hw", [(64, 64), (96, 128), (128, 128)])
 def test_patchgan_output_is_quarter_resolution(hw):
     d = PatchGANDiscriminator()
     out = d(torch.randn(2, 3, *hw))
@@ -41,14 +41,17 @@ def test_patchgan_spectral_norm_on_every_conv_and_no_biases():
 
 
 def test_spectral_norm_bounds_the_largest_singular_value():
-    d = PatchGANDiscriminator()
-    d.train()
-    x = torch.randn(1, 3, 32, 32)
-    for _ in range(20):  # power iterations converge during forward passes
-        d(x)
-    d.eval()
-    conv = _convs(d)[5]
-    sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2).item()
+    conv = _convs(PatchGANDiscriminator())[5]
+    conv.train()
+    for _ in range(30):  # in training mode each weight access runs one power iteration
+        _ = conv.weight
+    conv.eval()
+    w = conv.weight.detach().flatten(1)
+    v = torch.ones(w.shape[1])
+    for _ in range(200):  # our own power iteration (LAPACK's SVD takes seconds to warm up here)
+        v = w.T @ (w @ v)
+        v = v / v.norm()
+    sigma = (w @ v).norm().item()
     assert sigma == pytest.approx(1.0, abs=0.05)
 
 
@@ -84,7 +87,7 @@ def test_sam_attention_changes_the_output():
 
 
 def test_build_discriminator_by_name_and_bad_config():
-    assert isinstance(build_discriminator("sam", {"n_scales": 2}), SAMDiscriminator)
+    assert isinstance(build_discriminator("sam", {"n_scales": 2, "channels": 8}), SAMDiscriminator)
     with pytest.raises(ConfigError, match="unknown discriminator 'vgg'"):
         build_discriminator("vgg")
     with pytest.raises(ConfigError, match="unknown config keys \\['width'\\]"):
