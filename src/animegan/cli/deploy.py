@@ -76,10 +76,11 @@ def quantize(
     speed_size: Annotated[int, typer.Option(help="Side of the speed test input.")] = 512,
 ) -> None:
     """INT8-quantize an ONNX generator; prints size, speed and quality against fp32."""
-    from ..compress.onnx_export import list_images
+    from ..compress.onnx_export import list_images, load_onnx
     from ..compress.quantize import evaluate_quantized, quantize_model
 
     with cli_errors():
+        load_onnx(model, load_weights=False)  # a missing or non-ONNX model is the first thing reported
         if mode == "static" and calib is not None:
             list_images(calib)  # a calibration folder without images fails before any work
         evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
@@ -109,6 +110,7 @@ def prune(
     crop: Annotated[int, typer.Option(help="Fine-tune crop side.")] = 128,
     minutes: Annotated[float, typer.Option(help="Stop the fine-tune after this many minutes (0: no limit).")] = 0,
     eval_images: Annotated[Path | None, typer.Option("--eval", help="Held-out photos for PSNR.")] = None,
+    speed_size: Annotated[int, typer.Option(help="Side of the before/after speed and quality test.")] = 256,
     run_dir: Annotated[Path | None, typer.Option(help="Keep the fine-tune's run folder here (default: temporary).")
                        ] = None,
 ) -> None:
@@ -145,7 +147,7 @@ def prune(
                 pruned, _ = load_generator_file(tuned)
                 save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
                                                       provenance=f"pruned ({rule}) from {model}, distilled"))
-        report = pr.compare(module, pruned, output, evals)
+        report = pr.compare(module, pruned, output, evals, size=speed_size)
     for line in report:
         print(line)
 

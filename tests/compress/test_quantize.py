@@ -1,0 +1,52 @@
+"""INT8 quantization: files that load, are smaller, stay close to fp32; bad inputs rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from animegan.compress.onnx_export import list_images
+from animegan.compress.quantize import compare_outputs, quantize_model
+from animegan.errors import InputError
+from animegan.inference.onnx_backend import make_session
+
+
+def test_static_qdq_quantizes_inner_convs_only_and_stays_close(onnx_file: Path, photos: Path, tmp_path: Path) -> None:
+    out = quantize_model(onnx_file, tmp_path / "int8.onnx", mode="static", calib=photos, calib_size=48,
+                         calib_count=2)
+    assert out.stat().st_size < 0.4 * onnx_file.stat().st_size
+    nodes = onnx.load(str(out)).graph.node
+    assert any(n.op_type == "QuantizeLinear" for n in nodes)
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    fed_by_dq = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    assert convs[0].input[0] not in fed_by_dq  # first conv kept in fp32
+    assert sum(c.input[0] in fed_by_dq for c in convs) == len(convs) - 2
+    assert not any(n.op_type == "InstanceNormalization" and n.input[0] in fed_by_dq for n in nodes)
+    q = compare_outputs(make_session(onnx_file), make_session(out), list_images(photos, limit=2), size=48)
+    assert q.psnr_db > 30 and q.mean_abs_255 < 4
+
+
+def test_dynamic_quantization_is_smaller_and_close(onnx_file: Path, photos: Path, tmp_path: Path) -> None:
+    out = quantize_model(onnx_file, tmp_path / "dyn.onnx", mode="dynamic")
+    assert out.stat().st_size < 0.4 * onnx_file.stat().st_size
+    q = compare_outputs(make_session(onnx_file), make_session(out), list_images(photos, limit=2), size=48)
+    assert q.psnr_db > 30
+
+
+def test_calibration_folder_without_images_is_rejected(onnx_file: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no images found"):
+        quantize_model(onnx_file, tmp_path / "x.onnx", mode="static", calib=empty)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_non_onnx_input_and_unknown_mode_are_rejected(tmp_path: Path, photos: Path) -> None:
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(InputError, match="not an ONNX model"):
+        quantize_model(bogus, tmp_path / "x.onnx", calib=photos)
+    with pytest.raises(InputError, match="--mode fp4"):
+        quantize_model(bogus, tmp_path / "x.onnx", mode="fp4")
