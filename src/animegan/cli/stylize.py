@@ -95,6 +95,8 @@ def stylize(
     strength: Annotated[float, typer.Option(help="1 = full style, 0 = the photo.")] = 1.0,
     match_brightness: Annotated[bool, typer.Option(
         "--match-brightness", help="Keep the photo's overall brightness.")] = False,
+    backend: Annotated[str, typer.Option(
+        help="torch, or onnx (ONNX Runtime; --model may then be an .onnx/.ort file, e.g. INT8).")] = "torch",
 ) -> None:
     """Stylize photos: files, folders, globs or - (stdin) into OUT."""
     with cli_errors():
@@ -107,21 +109,24 @@ def stylize(
     if output is None and not stdio:
         raise fail("no output given: pass -o OUT (a folder), or -o - to write one image to stdout")
     if stdio:
-        _run_single_stdio(inputs, output, model, device, precision, options)
+        _run_single_stdio(inputs, output, model, device, precision, options, backend=backend)
         return
     assert output is not None
     tally = _run_batch(inputs, Path(output), model, device, precision, options, suffix, skip_existing,
-                       batch_size)
+                       batch_size, backend=backend)
     if tally.failed:
         raise typer.Exit(1)
 
 
-def _make_stylizer(model: str | None, device: str, precision: str, options: StylizeOptions) -> Stylizer:
+def _make_stylizer(model: str | None, device: str, precision: str, options: StylizeOptions,
+                   backend: str = "torch") -> Stylizer:
     """Load the weights first, so a bad model is the only line printed, then build the Stylizer."""
     from ..inference.stylizer import Stylizer, load_model
 
+    if backend == "onnx" and model is not None and Path(model).suffix.lower() in (".onnx", ".ort"):
+        return Stylizer(model, device=device, precision=precision, backend="onnx", options=options)
     module, info = load_model(model)
-    stylizer = Stylizer(module, device=device, precision=precision, options=options)
+    stylizer = Stylizer(module, device=device, precision=precision, backend=backend, options=options)
     stylizer.info = info  # keep the file's style and provenance, not "in-memory module"
     return stylizer
 
@@ -130,7 +135,7 @@ def _make_stylizer(model: str | None, device: str, precision: str, options: Styl
 
 
 def _run_single_stdio(inputs: list[str], output: str | None, model: str | None, device: str, precision: str,
-                      options: StylizeOptions) -> None:
+                      options: StylizeOptions, backend: str = "torch") -> None:
     """``-`` in and/or out: exactly one image, its bytes on stdout when the output is ``-``/absent."""
     from ..io.images import open_image, save_image
 
@@ -148,7 +153,7 @@ def _run_single_stdio(inputs: list[str], output: str | None, model: str | None, 
         if isinstance(source, bytes) and not source:
             raise InputError("<stdin>: no data (pipe an image in, e.g. `animegan stylize - < photo.jpg`)")
         image = open_image(source, max_pixels=options.max_pixels, max_side=options.max_side)
-        result = _make_stylizer(model, device, precision, options).stylize(image)
+        result = _make_stylizer(model, device, precision, options, backend).stylize(image)
         fmt = options.ext.lower().lstrip(".")
         if output not in (None, STDIN):
             target = Path(output)
@@ -175,7 +180,8 @@ def _single_file_target(inputs: list[str], output: Path) -> bool:
 
 
 def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, precision: str,
-               options: StylizeOptions, suffix: str, skip_existing: bool, batch_size: int) -> RunTally:
+               options: StylizeOptions, suffix: str, skip_existing: bool, batch_size: int,
+               backend: str = "torch") -> RunTally:
     tally = RunTally()
     start = time.perf_counter()
     found = discover_inputs(inputs, exclude=[output])
@@ -205,7 +211,7 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
             todo.append((item, target))
     if todo:
         with cli_errors():
-            stylizer = _make_stylizer(model, device, precision, options)
+            stylizer = _make_stylizer(model, device, precision, options, backend)
             started = time.perf_counter()
             _process(stylizer, todo, options, batch_size, tally)  # Ctrl-C: one line; writes are atomic
             tally.stylize_seconds = time.perf_counter() - started

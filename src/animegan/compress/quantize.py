@@ -90,11 +90,11 @@ def quantize_model(src: str | os.PathLike, dst: str | os.PathLike, *, mode: str 
         else:
             calib_method = {"percentile": CalibrationMethod.Percentile, "entropy": CalibrationMethod.Entropy,
                             "minmax": CalibrationMethod.MinMax}[method]
-            cwd = os.getcwd()
+            src_abs, tmp_abs, cwd = str(Path(src).resolve()), str(tmp.resolve()), os.getcwd()
             os.chdir(work)  # the calibrator writes augmented-model files into the working folder
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints progress
-                    quantize_static(str(Path(src).resolve()), str(tmp.resolve()), reader,
+                    quantize_static(src_abs, tmp_abs, reader,
                                     quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
                                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                     nodes_to_exclude=exclude, calibrate_method=calib_method,
