@@ -36,6 +36,7 @@ test: $(VENV)/.all-installed browser
 
 bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py
+	$(PY) -m animegan bench --out benchmarks/results
 
 lint: $(VENV)/.all-installed
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -88,3 +88,19 @@ def test_bench_small_run_writes_json_and_markdown(weights_file: Path, photos: Pa
 def test_bench_unknown_variant_is_one_line(tmp_path: Path) -> None:
     line = _one_error_line(runner.invoke(app, ["bench", "--variants", "torch-fp64", "--out", str(tmp_path)]))
     assert "torch-fp64" in line
+
+
+def test_stylize_backend_onnx_runs_an_onnx_file_like_torch(weights_file: Path, onnx_file: Path, photos: Path,
+                                                           tmp_path: Path) -> None:
+    from PIL import Image
+
+    src = next(photos.glob("*.png"))
+    for backend, model, name in [("torch", weights_file, "t.png"), ("onnx", onnx_file, "o.png")]:
+        result = runner.invoke(app, ["stylize", str(src), "-o", str(tmp_path / name), "-m", str(model),
+                                     "--backend", backend, "--precision", "fp32"])
+        assert result.exit_code == 0, result.output
+    import numpy as np
+
+    a = np.asarray(Image.open(tmp_path / "t.png")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "o.png")).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1

@@ -36,7 +36,7 @@ class PhotoCalibrationReader:
     """Feeds ``count`` photos from ``folder``, resized to size×size, to ORT's calibrator."""
 
     def __init__(self, folder: str | os.PathLike, size: int = 256, count: int = 16):
-        self.files = list_images(folder, limit=count)
+        self.files = [p.resolve() for p in list_images(folder, limit=count)]  # the calibrator changes folder
         self.size = size
         self._iter: Iterator[dict[str, np.ndarray]] | None = None
 
