@@ -6,6 +6,12 @@ registers its commands' names through a stub that tells the user which extra to 
 
 from __future__ import annotations
 
+import os
+
+# PyTorch's huge-page allocator: 1.3-2x faster CPU inference here (benchmarks/results/generator-cpu.md).
+# It must be set before torch allocates, so it goes before any import that loads torch.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 import importlib
 
 import typer
