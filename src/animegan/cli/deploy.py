@@ -110,6 +110,7 @@ def prune(
     crop: Annotated[int, typer.Option(help="Fine-tune crop side.")] = 128,
     minutes: Annotated[float, typer.Option(help="Stop the fine-tune after this many minutes (0: no limit).")] = 0,
     eval_images: Annotated[Path | None, typer.Option("--eval", help="Held-out photos for PSNR.")] = None,
+    eval_count: Annotated[int, typer.Option(help="Held-out photos used.")] = 10,
     speed_size: Annotated[int, typer.Option(help="Side of the before/after speed and quality test.")] = 256,
     run_dir: Annotated[Path | None, typer.Option(help="Keep the fine-tune's run folder here (default: temporary).")
                        ] = None,
@@ -128,7 +129,7 @@ def prune(
         if rule == "ratio" and not 0.0 < ratio < 1.0:
             raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
         calib_files = list_images(calib, limit=8) if calib is not None else None
-        evals = list_images(eval_images, limit=5) if eval_images is not None else None
+        evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
         if finetune_photos is not None:
             list_images(finetune_photos)
         module, info = load_model(model)

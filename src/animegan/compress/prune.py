@@ -219,6 +219,8 @@ def compare(before: nn.Module, after: nn.Module, after_file: str | os.PathLike |
         with torch.inference_mode():
             ref = torch.cat([before(batch[i:i + 1]) for i in range(len(batch))]).clamp(-1, 1).numpy()
             out = torch.cat([after(batch[i:i + 1]) for i in range(len(batch))]).clamp(-1, 1).numpy()
-        lines.append(f"PSNR vs unpruned on {len(batch)} held-out photos at {size}²: {psnr(ref, out):.2f} dB, "
-                     f"mean abs diff {float(abs(ref - out).mean() * 127.5):.2f}/255")
+        each = sorted((psnr(r, o), Path(f).name) for r, o, f in zip(ref, out, eval_images, strict=True))
+        lines.append(f"PSNR vs unpruned on {len(batch)} held-out photos at {size}²: {psnr(ref, out):.2f} dB "
+                     f"(pixels pooled), per photo median {each[len(each) // 2][0]:.2f} dB, worst "
+                     f"{each[0][0]:.2f} dB ({each[0][1]}); mean abs diff {float(abs(ref - out).mean() * 127.5):.2f}/255")
     return lines
