@@ -17,7 +17,7 @@ $(VENV)/.base-installed:
 	touch $@
 
 $(VENV)/.all-installed: $(VENV)/.base-installed pyproject.toml
-	$(PIP) install -q "$(TORCH)" -e ".[video,onnx,server,train,dev]"
+	$(PIP) install -q "$(TORCH)" -e ".[video,onnx,server,train,face,dev]"
 	touch $@
 
 # Headless Chromium for the page's end-to-end test (Debian's package; Playwright drives it).
