@@ -115,6 +115,15 @@ def load_generator_file(path: str | os.PathLike, arch: str | None = None) -> tup
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: weights file not found")
+    state, info = read_any_weights(path, arch)
+    model = build_generator(info.arch, info.config)
+    load_state_strict(model, state, str(path))
+    model.eval()
+    return model, info
+
+
+def read_any_weights(path: Path, arch: str | None = None) -> tuple[dict[str, torch.Tensor], ModelInfo]:
+    """(state dict, info) from our safetensors or a foreign file; ``arch``, when given, must match."""
     if path.suffix == ".safetensors":
         state, info = read_safetensors(path)
     else:
@@ -123,10 +132,7 @@ def load_generator_file(path: str | os.PathLike, arch: str | None = None) -> tup
         state, info = import_weights(path, arch=arch)
     if arch is not None and info.arch != arch:
         raise ModelError(f"{path}: holds a {info.arch!r} generator, not {arch!r}")
-    model = build_generator(info.arch, info.config)
-    load_state_strict(model, state, str(path))
-    model.eval()
-    return model, info
+    return state, info
 
 
 def info_for(model: nn.Module, **fields: str) -> ModelInfo:

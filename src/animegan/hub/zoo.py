@@ -283,7 +283,7 @@ class Zoo:
         weights strictly before anything is written.
         """
         from ..nn import build_generator
-        from .weights import load_state_strict, read_safetensors, save_weights
+        from .weights import load_state_strict, read_any_weights, save_weights
 
         path = Path(path).expanduser()
         if not path.exists():
@@ -308,14 +308,7 @@ class Zoo:
         index = cache.read_index()
         if key in index and not force:
             raise ModelError(f"a model named {key!r} is already imported; add --force to replace it")
-        if path.suffix == ".safetensors":
-            state, info = read_safetensors(path)
-        else:
-            from .importers import import_weights
-
-            state, info = import_weights(path, arch=arch)
-        if arch is not None and info.arch != arch:
-            raise ModelError(f"{path}: holds a {info.arch!r} generator, not {arch!r}")
+        state, info = read_any_weights(path, arch)
         load_state_strict(build_generator(info.arch, info.config), state, str(path))
         info.style = style or info.style or (entry.style if entry else "")
         info.licence = info.licence or (entry.licence if entry else "")
