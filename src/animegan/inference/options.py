@@ -19,8 +19,10 @@ class StylizeOptions:
     pixel_budget: int = 1024 * 1024
     #: images over this many pixels are refused (decompression-bomb guard); None = Pillow's default
     max_pixels: int | None = 8192 * 8192
-    #: face-portrait mode: centre square crop, resized to ``face_size`` (published face weights)
+    #: face-portrait mode: square crop (around the largest detected face when the face extra is
+    #: installed, else the centre square), resized to ``face_size`` (published face weights)
     face: bool = False
+    face_detect: bool = True
     face_size: int = 512
     #: output = input and result side by side
     side_by_side: bool = False

@@ -8,6 +8,7 @@ sees RGB only, and the alpha plane is re-attached at the end.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,8 +16,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..errors import ModelError
+
 _16BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 #: ITU-R 601 luma weights (Pillow's "L" conversion and the official brightness match)
+log = logging.getLogger("animegan")
+
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -104,14 +109,52 @@ def limit_side(planes: Planes, max_side: int | None) -> Planes:
     return resize_planes(planes, (max(1, round(width * scale)), max(1, round(height * scale))))
 
 
-def face_crop(planes: Planes, face_size: int) -> Planes:
-    """Centre square crop resized to ``face_size`` (how the published face weights expect faces)."""
+def face_crop(planes: Planes, face_size: int, detect: bool = True) -> Planes:
+    """Square crop resized to ``face_size`` (how the published face weights expect faces).
+
+    With ``detect`` and the face detector installed (the ``face`` extra), the square is centred on
+    the largest face, about twice its size; otherwise it is the centre square.
+    """
     width, height = planes.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
+    left, top, side = face_square(planes) if detect else _centre_square(width, height)
     alpha = None if planes.alpha is None else planes.alpha[top:top + side, left:left + side]
     square = replace(planes, rgb=planes.rgb[top:top + side, left:left + side], alpha=alpha)
     return resize_planes(square, (face_size, face_size))
+
+
+def _centre_square(width: int, height: int) -> tuple[int, int, int]:
+    side = min(width, height)
+    return (width - side) // 2, (height - side) // 2, side
+
+
+#: the square around a detected face spans this many face-box sides (hair, chin and some shoulders)
+FACE_CONTEXT = 2.0
+
+
+def face_square(planes: Planes) -> tuple[int, int, int]:
+    """(left, top, side) of the crop square around the largest detected face, else the centre square."""
+    width, height = planes.size
+    try:
+        from ..training import faces
+
+        faces.check_available()
+    except (ModelError, ImportError):  # detector not installed: the published helper's centre crop
+        log.info("face detector not installed (pip install 'animegan[face]'): using the centre square")
+        return _centre_square(width, height)
+    scale = min(1.0, 800 / max(width, height))  # detect on a small copy: HOG cost grows with pixels
+    small = Image.fromarray(to_uint8(planes.rgb)).convert("RGB")
+    if scale < 1.0:
+        small = small.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR)
+    boxes = faces.detect_faces(small, upsample=1, min_score=0.5)
+    if not boxes:
+        log.info("no face found: using the centre square")
+        return _centre_square(width, height)
+    box = boxes[0]
+    cx, cy = (box.left + box.right) / 2 / scale, (box.top + box.bottom) / 2 / scale
+    side = min(width, height, round(FACE_CONTEXT * max(box.right - box.left, box.bottom - box.top) / scale))
+    left = int(min(max(0, round(cx - side / 2)), width - side))
+    top = int(min(max(0, round(cy - side / 2)), height - side))
+    return left, top, side
 
 
 def match_brightness(output: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -194,7 +194,7 @@ class Stylizer:
             raise InputError(f"expected a PIL image, got {type(img).__name__} (use stylize_file for paths)")
         planes = proc.limit_side(proc.split_image(img), opts.max_side)
         if opts.face:
-            planes = proc.face_crop(planes, opts.face_size)
+            planes = proc.face_crop(planes, opts.face_size, detect=opts.face_detect)
         return planes
 
     @staticmethod
