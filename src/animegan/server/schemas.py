@@ -22,7 +22,7 @@ class ModelDescription(BaseModel):
     style: str = ""
     description: str = ""
     arch: str = ""
-    face: bool = Field(False, description="the model expects face-portrait mode (centre crop)")
+    face: bool = Field(False, description="the model expects face-portrait mode (square crop around the face)")
     status: str = Field(description="bundled, imported, cached, file, not downloaded, import only or missing")
     available: bool = Field(description="weights are on this machine, so requests can use it now")
     default: bool
