@@ -39,4 +39,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'animegan' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [
+    "StylizeOptions",
+    "Stylizer",
+    "__version__",
+    "list_models",
+    "load_model",
+    "stylize_image",
+    "stylize_video",
+]

@@ -42,7 +42,7 @@ def cpu_has_fast_bf16() -> bool:
     """True where the CPU has native bf16 or AVX-512 paths that make bf16 autocast pay off."""
     try:
         caps = torch.backends.cpu.get_cpu_capability()
-    except Exception:  # pragma: no cover - very old torch
+    except (AttributeError, RuntimeError):  # pragma: no cover - very old torch
         return False
     return caps in ("AVX512", "AVX512_BF16", "AMX") or "AVX512" in str(caps)
 

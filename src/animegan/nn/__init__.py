@@ -51,5 +51,11 @@ def generator_config(model: nn.Module) -> dict[str, Any]:
     return dataclasses.asdict(cfg) if cfg is not None and dataclasses.is_dataclass(cfg) else {}
 
 
-__all__ = ["AnimeGANv2Config", "AnimeGANv2Generator", "GENERATORS", "build_generator", "generator_classes",
-           "generator_config"]
+__all__ = [
+    "GENERATORS",
+    "AnimeGANv2Config",
+    "AnimeGANv2Generator",
+    "build_generator",
+    "generator_classes",
+    "generator_config",
+]
