@@ -38,10 +38,12 @@ class ConvNormLReLU(nn.Sequential):
 class InvertedResBlock(nn.Module):
     """MobileNetV2-style block: 1×1 expand, 3×3 depthwise, 1×1 project; residual when in == out."""
 
-    def __init__(self, in_ch: int, out_ch: int, expansion: int = 2):
+    def __init__(self, in_ch: int, out_ch: int, expansion: int = 2, hidden: int | None = None,
+                 residual: bool | None = None):
         super().__init__()
-        self.use_residual = in_ch == out_ch
-        hidden = in_ch * expansion
+        # pruned copies (animeganv2_slim) pass an explicit hidden width and residual flag
+        self.use_residual = in_ch == out_ch if residual is None else residual
+        hidden = in_ch * expansion if hidden is None else hidden
         self.layers = nn.Sequential(
             ConvNormLReLU(in_ch, hidden, kernel_size=1, padding=0),
             ConvNormLReLU(hidden, hidden, groups=hidden, bias=True),

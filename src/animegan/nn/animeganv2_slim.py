@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
-from .animeganv2 import ConvNormLReLU
-from .window import resize_aligned
+from .animeganv2 import AnimeGANv2Generator, ConvNormLReLU, InvertedResBlock
 
 #: names of the prunable ConvNormLReLU outputs, in the order of ``widths``
 WIDTH_NAMES = ("block_a.0", "block_a.1", "block_a.2", "block_b.0", "block_b.1", "block_c.0", "block_c.5",
@@ -43,33 +41,15 @@ class AnimeGANv2SlimConfig:
                              f"widths, all ≥ 1 (got {self.widths}, {self.hidden})")
 
 
-class SlimInvertedResBlock(nn.Module):
-    """InvertedResBlock with an explicit expansion width; same ``layers`` tree as AnimeGANv2's."""
-
-    def __init__(self, in_ch: int, hidden: int, out_ch: int, residual: bool):
-        super().__init__()
-        self.use_residual = residual
-        self.layers = nn.Sequential(
-            ConvNormLReLU(in_ch, hidden, kernel_size=1, padding=0),
-            ConvNormLReLU(hidden, hidden, groups=hidden, bias=True),
-            nn.Conv2d(hidden, out_ch, kernel_size=1, bias=False),
-            nn.GroupNorm(1, out_ch, affine=True),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layers(x)
-        return x + out if self.use_residual else out
-
-
-class AnimeGANv2SlimGenerator(nn.Module):
-    """AnimeGANv2 with the channel counts of :class:`AnimeGANv2SlimConfig`."""
+class AnimeGANv2SlimGenerator(AnimeGANv2Generator):
+    """AnimeGANv2 with the channel counts of :class:`AnimeGANv2SlimConfig` (same forward pass)."""
 
     arch = "animeganv2_slim"
     size_multiple = 4
     bytes_per_pixel = 1800  # an upper bound: pruned layers only need less
 
     def __init__(self, config: AnimeGANv2SlimConfig | None = None):
-        super().__init__()
+        nn.Module.__init__(self)  # the layers differ from AnimeGANv2Generator's; the forward does not
         self.config = config or AnimeGANv2SlimConfig()
         a0, a1, a2, b0, b1, c0, c5, d0, d1, e0, e1, e2 = self.config.widths
         h1, h2, h3, h4 = self.config.hidden
@@ -79,24 +59,13 @@ class AnimeGANv2SlimGenerator(nn.Module):
         self.block_b = nn.Sequential(ConvNormLReLU(a2, b0, stride=2), ConvNormLReLU(b0, b1))
         self.block_c = nn.Sequential(
             ConvNormLReLU(b1, c0),
-            SlimInvertedResBlock(c0, h1, r, residual=False),
-            SlimInvertedResBlock(r, h2, r, residual=True),
-            SlimInvertedResBlock(r, h3, r, residual=True),
-            SlimInvertedResBlock(r, h4, r, residual=True),
+            InvertedResBlock(c0, r, hidden=h1, residual=False),
+            InvertedResBlock(r, r, hidden=h2, residual=True),
+            InvertedResBlock(r, r, hidden=h3, residual=True),
+            InvertedResBlock(r, r, hidden=h4, residual=True),
             ConvNormLReLU(r, c5),
         )
         self.block_d = nn.Sequential(ConvNormLReLU(c5, d0), ConvNormLReLU(d0, d1))
         self.block_e = nn.Sequential(ConvNormLReLU(d1, e0), ConvNormLReLU(e0, e1),
                                      ConvNormLReLU(e1, e2, kernel_size=7, padding=3))
         self.out_layer = nn.Sequential(nn.Conv2d(e2, 3, kernel_size=1, bias=False), nn.Tanh())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block_a(x)
-        half_size = out.shape[-2:]
-        out = self.block_b(out)
-        out = self.block_c(out)
-        out = resize_aligned(out, half_size)
-        out = self.block_d(out)
-        out = resize_aligned(out, x.shape[-2:])
-        out = self.block_e(out)
-        return self.out_layer(out)
