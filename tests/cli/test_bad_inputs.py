@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.hub.weights import ModelInfo, info_for, save_weights
+from animegan.hub.weights import ModelInfo, save_weights
 from animegan.nn import build_generator
 
 
@@ -24,15 +23,6 @@ class Payload:
 
     def __init__(self) -> None:
         self.command = "echo should never run"
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = build_generator("animeganv2")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_weights(path, model, info_for(model, style="random", provenance="test"))
-    return path
 
 
 def _photo(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0, mode: str = "RGB") -> Path:

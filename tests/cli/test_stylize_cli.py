@@ -10,26 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.hub.weights import info_for, save_weights
 from animegan.inference.options import StylizeOptions
 from animegan.inference.stylizer import Stylizer
-from animegan.nn import build_generator
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = build_generator("animeganv2")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_weights(path, model, info_for(model, style="random", provenance="test"))
-    return path
 
 
 def _photo(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0, mode: str = "RGB") -> Path:
