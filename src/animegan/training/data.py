@@ -138,6 +138,18 @@ class ImageFolderDataset(Dataset):
         return augment([load_rgb(self.files[i])], self.aug)[0]
 
 
+def smoothed_copies(styles: list[Path], style_dir: str | Path, smooth_dir: str | Path, hint: str = "") -> list[Path]:
+    """The edge-smoothed copy of each style image (same relative path under ``smooth_dir``); all must exist."""
+    style_dir, smooth_dir = Path(style_dir), Path(smooth_dir)
+    smooths = [smooth_dir / p.relative_to(style_dir) for p in styles]
+    missing = [str(p) for p in smooths if not p.is_file()]
+    if missing:
+        raise InputError(f"{smooth_dir}: {len(missing)} of {len(styles)} smoothed copies missing "
+                         f"(first: {missing[0]}); make them with `animegan data smooth {style_dir} "
+                         f"-o {smooth_dir}`{hint}")
+    return smooths
+
+
 class AnimeGANDataset(Dataset):
     """Photo crops paired with random anime frames, their grayscale and their smoothed grayscale.
 
@@ -159,13 +171,7 @@ class AnimeGANDataset(Dataset):
                              f"must have the same size")
         self.smooths: list[Path] | None = None
         if smooth_dir is not None:
-            smooth_dir, style_dir = Path(smooth_dir), Path(style_dir)
-            self.smooths = [smooth_dir / p.relative_to(style_dir) for p in self.styles]
-            missing = [str(p) for p in self.smooths if not p.is_file()]
-            if missing:
-                raise InputError(f"{smooth_dir}: {len(missing)} of {len(self.styles)} smoothed copies missing "
-                                 f"(first: {missing[0]}); make them with `animegan data smooth {style_dir} "
-                                 f"-o {smooth_dir}`")
+            self.smooths = smoothed_copies(self.styles, style_dir, smooth_dir)
 
     def __len__(self) -> int:
         return len(self.photos)

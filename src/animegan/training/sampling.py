@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import InputError
 from .config import TrainConfig
 from .distributed import DistInfo
 
@@ -61,18 +59,13 @@ class StyleFrames(Dataset):
     """
 
     def __init__(self, style_dir: str, smooth_dir: str | None, aug: Any, with_smooth: bool, max_images: int = 0):
-        from .data import list_images
+        from .data import list_images, smoothed_copies
 
         self.aug, self.with_smooth = aug, with_smooth
         self.styles = list_images(style_dir)[: max_images or None]
         self.smooths = None
         if with_smooth and smooth_dir:
-            self.smooths = [Path(smooth_dir) / p.relative_to(style_dir) for p in self.styles]
-            missing = [str(p) for p in self.smooths if not p.is_file()]
-            if missing:
-                raise InputError(f"{smooth_dir}: {len(missing)} of {len(self.styles)} smoothed copies missing "
-                                 f"(first: {missing[0]}); make them with `animegan data smooth {style_dir} "
-                                 f"-o {smooth_dir}` or leave data.smooth empty")
+            self.smooths = smoothed_copies(self.styles, style_dir, smooth_dir, hint=" or leave data.smooth empty")
 
     def __len__(self) -> int:
         return len(self.styles)
