@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import itertools
 import shutil
-import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
+from http_helpers import QuietHandler, closed_port, serve_folder
 
 from animegan.errors import DownloadError, ModelError
 from animegan.hub.download import download_file, git_blob_sha1, sha256_file, verify_file
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(QuietHandler):
     """Serves the test's folder; /nolen/X omits Content-Length, /truncate/X stops half-way."""
-
-    def log_message(self, *args: object) -> None:  # keep pytest output clean
-        pass
 
     def do_GET(self) -> None:
         for prefix in ("/nolen/", "/truncate/"):
@@ -45,19 +39,8 @@ def server(tmp_path):
     """(base URL, folder it serves) for a threaded HTTP server on an ephemeral port."""
     root = tmp_path / "served"
     root.mkdir()
-    handler = functools.partial(_Handler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with serve_folder(root, _Handler) as url:
+        yield url, root
 
 
 PAYLOAD = bytes(range(256)) * 4099 + b"tail"  # ~1 MiB, crosses the 1 MiB chunk boundary
@@ -128,7 +111,7 @@ def test_failed_download_keeps_the_previous_file(server, tmp_path):
 
 
 def test_server_down_names_url_and_appends_the_hint(tmp_path):
-    url = f"http://127.0.0.1:{_closed_port()}/weights/model.pt"
+    url = f"http://127.0.0.1:{closed_port()}/weights/model.pt"
     with pytest.raises(DownloadError) as info:
         download_file(url, tmp_path / "model.pt", what="model 'x'", hint="put it at /some/where")
     message = str(info.value)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import socket
-import threading
 from pathlib import Path
 
 import pytest
 import torch
+from http_helpers import QuietHandler, closed_port, serve_folder
 
 from animegan.errors import DownloadError, ModelError
 from animegan.hub import cache, zoo
@@ -26,11 +23,6 @@ PUBLISHED = {  # REFERENCE.md section 2
 }
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def server(tmp_path):
     """(base URL, served folder, request log) of a real HTTP server on 127.0.0.1."""
@@ -38,22 +30,13 @@ def server(tmp_path):
     root.mkdir()
     requests: list[str] = []
 
-    class Handler(_QuietHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             requests.append(self.path)
             super().do_GET()
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root, requests
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with serve_folder(root, Handler) as url:
+        yield url, root, requests
 
 
 def _test_zoo(package_root: Path, payload: bytes, url: str = "https://example.invalid/w/tiny.pt") -> zoo.Zoo:
@@ -209,7 +192,7 @@ def test_mirror_env_redirects_shipped_downloads_and_bad_checksums_leave_nothing(
 
 
 def test_offline_message_names_url_destination_and_import(monkeypatch):
-    base = f"http://127.0.0.1:{_closed_port()}/mirror"
+    base = f"http://127.0.0.1:{closed_port()}/mirror"
     monkeypatch.setenv("ANIMEGAN_ZOO_URL_BASE", base)
     with pytest.raises(ModelError) as info:
         zoo.resolve_model("paprika_official")
