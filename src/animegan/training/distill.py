@@ -53,7 +53,9 @@ class DistillConfig:
     style: str = ""
     student_arch: str = "animeganv2"
     student_config: dict[str, Any] = field(default_factory=dict)
-    student_init: str = "random"            # "random", "teacher" (copy tensors whose key and shape fit), or a weights path
+    student_init: str = "random"            # "random", "teacher" (copy tensors whose key and shape fit),
+    #                                         "teacher-slice" (a CartoonGAN student cut out of a CartoonGAN
+    #                                         teacher, most important channels kept), or a weights path
     crop_size: int = 128                    # teacher runs (and caches) at this size
     train_crop: int = 0                     # random sub-crop of cached pairs per step (0: whole crop)
     n_crops: int = 400
@@ -290,14 +292,32 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
-def init_student(cfg: DistillConfig, teacher: nn.Module) -> nn.Module:
-    """The student generator, initialised as ``cfg.student_init`` says."""
-    from ..hub.weights import read_safetensors
+def build_student(cfg: DistillConfig) -> nn.Module:
+    """The student generator of ``cfg``, freshly initialised."""
     from ..nn import build_generator
 
-    student = build_generator(cfg.student_arch, cfg.student_config)
+    return build_generator(cfg.student_arch, cfg.student_config)
+
+
+def init_student(cfg: DistillConfig, teacher: nn.Module, crops: list[CropSpec] | None = None) -> nn.Module:
+    """The student generator, initialised as ``cfg.student_init`` says."""
+    from ..hub.weights import read_safetensors
+
+    student = build_student(cfg)
     if cfg.student_init == "random":
         return student
+    if cfg.student_init == "teacher-slice":
+        from ..compress.slice_cartoongan import slice_cartoongan
+
+        if cfg.student_arch != "cartoongan" or getattr(teacher, "arch", "") != "cartoongan":
+            raise ModelError("student_init 'teacher-slice' needs a CartoonGAN teacher and a CartoonGAN student")
+        if not crops:
+            raise ModelError("student_init 'teacher-slice' needs training crops to rank channels")
+        photos = to_tensor([c.load() for c in crops[:16]])
+        sliced = slice_cartoongan(teacher, photos, student.config.base_channels,  # type: ignore[union-attr]
+                                  student.config.n_res_blocks)  # type: ignore[union-attr]
+        log.info("student init: %s sliced out of the teacher", student.config)  # type: ignore[union-attr]
+        return sliced
     if cfg.student_init == "teacher":
         src = teacher.state_dict()
     else:
@@ -349,7 +369,14 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
     teacher = load_any_generator(cfg.teacher, cfg.teacher_arch)
     cache = TeacherCache(cfg.cache_dir or run_dir / "teacher-cache", file_id(cfg.teacher))
     crops = plan_crops(list_photos(cfg.photos), cfg.n_crops, cfg.crop_size, cfg.long_side_range, cfg.seed)
-    student = init_student(cfg, teacher).train()
+    step = 0
+    ckpt_path = run_dir / "checkpoint.pt"
+    resuming = ckpt_path.exists()
+    # a resumed run overwrites every tensor from the checkpoint: skip the (possibly slow) init
+    student = (build_student(cfg) if resuming else init_student(cfg, teacher, crops)).train()
+    if not resuming and cfg.student_init != "random":
+        # the starting point, reusable as ``student_init = "<run_dir>/init.safetensors"`` by later runs
+        save_weights(run_dir / "init.safetensors", student, info_for(student, style=cfg.style))
     for name, p in student.named_parameters():
         if any(name.startswith(prefix) for prefix in cfg.freeze):
             p.requires_grad_(False)
@@ -366,9 +393,7 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
             raise InputError("w_adv > 0 needs style_images (a folder of style images)")
         disc = PatchDiscriminator()
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    step = 0
-    ckpt_path = run_dir / "checkpoint.pt"
-    if ckpt_path.exists():
+    if resuming:
         ck = torch.load(ckpt_path, weights_only=True)
         student.load_state_dict(ck["student"])
         ema.load_state_dict(ck["ema"])
