@@ -1,7 +1,7 @@
 """Contact sheets of the default styles: one row per evaluation photo, input | teacher | ours.
 
-Uses the evaluation cache of ``scripts/eval_styles.py`` (teacher outputs and, for students that
-share the teacher's trunk, its trunk features), so run that first with the same ``--max-side``.
+Uses the teacher outputs cached by ``scripts/eval_styles.py``, so run that first with the same
+``--max-side``.
 
     python scripts/contact_sheets.py --out docs/styles
 """
@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from eval_styles import DATA, ROOT, load_photo, run, shares_trunk, student_output
+from eval_styles import DATA, ROOT, load_photo, run
 from PIL import Image
 
 from animegan.hub.weights import load_generator_file
@@ -34,14 +34,14 @@ def main() -> None:
     picks = [photos[i] for i in PICKS if i < len(photos)]
     for style in args.styles:
         model, _ = load_generator_file(Path(args.weights) / f"{style}.safetensors")
+        model = model.float().eval()
         folder = Path(args.work) / f"teacher-{style}-{args.max_side}"
-        shared = shares_trunk(model, style)
         rows = []
         for p in picks:
             img = load_photo(p, args.max_side)
             with Image.open(folder / f"{p.stem}.png") as im:
                 teacher = np.asarray(im.convert("RGB"))
-            ours = student_output(model, img, folder / f"{p.stem}.trunk.npy") if shared else run(model, img)
+            ours = run(model, img)
             row = np.concatenate([img, teacher, ours], axis=1)
             rows.append(np.asarray(Image.fromarray(row).resize((3 * 192, round(row.shape[0] * 3 * 192 / row.shape[1])),
                                                               Image.Resampling.LANCZOS)))

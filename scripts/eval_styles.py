@@ -51,12 +51,7 @@ def yuv255(img: np.ndarray) -> torch.Tensor:
 
 
 def teacher_outputs(style: str, photos: list[Path], max_side: int, work: Path) -> list[np.ndarray]:
-    """Teacher outputs for every photo, from the PNG cache or computed (and cached) now.
-
-    The teacher's trunk features (input of its output layer) are cached too, as fp16 ``.npy``, so a
-    student that shares the trunk and differs only in the output layer is evaluated without
-    re-running the trunk (see :func:`student_output`).
-    """
+    """Teacher outputs for every photo, from the PNG cache under ``work`` or computed (and cached) now."""
     folder = work / f"teacher-{style}-{max_side}"
     folder.mkdir(parents=True, exist_ok=True)
     teacher = None
@@ -65,50 +60,24 @@ def teacher_outputs(style: str, photos: list[Path], max_side: int, work: Path) -
         f = folder / f"{p.stem}.png"
         if not f.exists():
             teacher = teacher or load_any_generator(str(DATA / "teachers" / "cartoongan" / style))
-            x = torch.from_numpy(load_photo(p, max_side).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-            with torch.no_grad():
-                h = teacher.trunk(x)
-                y = teacher.head(h)
-            np.save(folder / f"{p.stem}.trunk.npy", h[0].half().numpy())
-            Image.fromarray(((y[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(f)
+            Image.fromarray(run(teacher, load_photo(p, max_side))).save(f)
         with Image.open(f) as im:
             outs.append(np.asarray(im.convert("RGB")))
     return outs
-
-
-def shares_trunk(model: torch.nn.Module, style: str) -> bool:
-    """True when ``model`` is the style's teacher with only the output layer changed."""
-    if getattr(model, "arch", "") != "cartoongan":
-        return False
-    teacher = load_any_generator(str(DATA / "teachers" / "cartoongan" / style)).state_dict()
-    own = model.state_dict()
-    return set(own) == set(teacher) and all(
-        k.startswith("deconv03_1") or torch.allclose(own[k], teacher[k], atol=2e-3, rtol=2e-3) for k in own)
-
-
-def student_output(model: torch.nn.Module, img: np.ndarray, trunk_file: Path | None) -> np.ndarray:
-    """Our output; from the cached teacher trunk when the student shares it (fp16 weights: atol 2e-3)."""
-    if trunk_file is None:
-        return run(model, img)
-    h = torch.from_numpy(np.load(trunk_file)).float()[None]
-    with torch.no_grad():
-        y = model.head(h)  # type: ignore[operator]
-    return ((y[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 
 def evaluate(style: str, weights: Path, photos: list[Path], max_side: int, work: Path) -> dict[str, float]:
     """The figures for one style over ``photos``."""
     teacher = teacher_outputs(style, photos, max_side, work)
     model, _ = load_generator_file(weights)
-    shared = shares_trunk(model, style)
+    model = model.float().eval()
     sums = dict.fromkeys(["to_teacher", "ours_u", "ours_v", "teacher_u", "teacher_v", "ours_to_input",
                           "teacher_to_input"], 0.0)
     seconds = 0.0
     for p, t in zip(photos, teacher, strict=True):
         img = load_photo(p, max_side)
         t0 = time.perf_counter()
-        ours = student_output(model, img, work / f"teacher-{style}-{max_side}" / f"{p.stem}.trunk.npy"
-                              if shared else None)
+        ours = run(model, img)
         seconds += time.perf_counter() - t0
         yi, yo, yt = yuv255(img), yuv255(ours), yuv255(t)
         sums["to_teacher"] += float(np.abs(ours.astype(float) - t).mean())
@@ -119,7 +88,6 @@ def evaluate(style: str, weights: Path, photos: list[Path], max_side: int, work:
             sums[f"{who}_v"] += float((y[2] - yi[2]).abs().mean())
     res = {k: round(v / len(photos), 2) for k, v in sums.items()}
     res["student_sec_per_image"] = round(seconds / len(photos), 3)
-    res["trunk_shared_with_teacher"] = shared
     return res
 
 
@@ -142,7 +110,7 @@ def main() -> None:
     for style in args.styles:
         if args.teacher_only:
             teacher_outputs(style, photos, args.max_side, Path(args.work))
-            print(style, "teacher outputs and trunk features cached", flush=True)
+            print(style, "teacher outputs cached", flush=True)
             continue
         results[style] = evaluate(style, Path(args.weights) / f"{style}.safetensors", photos, args.max_side,
                                   Path(args.work))

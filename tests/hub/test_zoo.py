@@ -72,6 +72,30 @@ def test_shipped_default_styles_are_bundled_and_the_default_is_one_of_them():
     assert all(e.arch in GENERATORS for e in zoo.list_models())
 
 
+def test_shipped_style_files_are_small_fp16_students_with_provenance_and_terms():
+    """What ships in the wheel: a few MB per style, fp16 on disk, a card and research-use terms."""
+    from safetensors import safe_open
+
+    weights = Path(zoo.__file__).resolve().parents[1] / "weights"
+    for style in ("hayao", "shinkai", "paprika"):
+        path = weights / f"{style}.safetensors"
+        assert path.stat().st_size < 8_000_000, (style, path.stat().st_size)
+        with safe_open(str(path), framework="pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118 (not iterable)
+        model, info = load_generator_file(path)
+        assert info.arch == "cartoongan" and info.style == style
+        assert zoo.get_entry(style).config == info.config  # what `models list` says is what loads
+        assert info.config["base_channels"] < 64  # a student, not the teacher's full width
+        provenance = json.loads(info.provenance)
+        assert provenance["method"] == "distillation" and provenance["steps"] > 0
+        assert "research use" in info.licence
+        assert (weights / f"{style}.md").is_file()
+        x = torch.zeros(1, 3, 32, 32)
+        with torch.no_grad():
+            y = model.float()(x)
+        assert y.shape == x.shape and torch.isfinite(y).all()
+
+
 def test_names_are_case_and_dash_insensitive_and_default_is_an_alias():
     assert zoo.get_entry("Face-Paint-512-V2").name == "face_paint_512_v2"
     assert zoo.get_entry("face").name == "face_paint_512_v2"
