@@ -8,7 +8,9 @@ then again, ``--repeat`` times) so machine noise hits all of them alike: the Car
 ``animegan.Stylizer()`` with its defaults (what ``animegan stylize`` runs: device/precision
 ``auto``, i.e. bf16 + channels-last on CPUs with AVX-512, fp32 elsewhere; includes pre- and
 post-processing). Medians and the speed-up ratios are recorded with the 1-minute load average.
-The teacher is read from ``shared/data/teachers`` when present (otherwise skipped).
+The teacher is read from ``shared/data/teachers`` when present (otherwise skipped). The AnimeGANv2
+generator (random weights; its speed does not depend on them) runs interleaved too (torch fp32
+eager), for the student-architecture trade-off in docs/default-styles.md.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def main() -> None:
     from animegan import Stylizer
     from animegan.training.distill import load_any_generator
 
+    from animegan.nn import build_generator
+
+    torch.manual_seed(0)
+    animeganv2 = build_generator("animeganv2").eval()  # random weights: its speed, for the trade-off
     results = {}
     x = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     photo = Image.fromarray(((x[0].permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8))
@@ -58,6 +64,7 @@ def main() -> None:
         if teacher_dir.is_dir():
             teacher = load_any_generator(str(teacher_dir)).float().eval()
             paths = {"teacher_fp32": lambda m=teacher: m(x)} | paths
+        paths["animeganv2_fp32"] = lambda m=animeganv2: m(x)
         times: dict[str, list[float]] = {k: [] for k in paths}
         load_before = os.getloadavg()[0]
         with torch.inference_mode():
@@ -76,6 +83,7 @@ def main() -> None:
         if "teacher_fp32" in med:
             row["speedup_vs_teacher_fp32"] = round(med["teacher_fp32"] / med["ours_fp32"], 2)
             row["speedup_default_path_vs_teacher_fp32"] = round(med["teacher_fp32"] / med["ours_default_path"], 2)
+        row["speedup_vs_animeganv2_fp32"] = round(med["animeganv2_fp32"] / med["ours_fp32"], 2)
         results[style] = row
         print(style, json.dumps(row), flush=True)
     meta = {"size": args.size, "threads": args.threads, "repeat": args.repeat, "torch": torch.__version__,
