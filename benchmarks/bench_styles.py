@@ -44,9 +44,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from animegan import Stylizer
-    from animegan.training.distill import load_any_generator
-
     from animegan.nn import build_generator
+    from animegan.training.distill import load_any_generator
 
     torch.manual_seed(0)
     animeganv2 = build_generator("animeganv2").eval()  # random weights: its speed, for the trade-off
