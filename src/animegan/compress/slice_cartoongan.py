@@ -17,6 +17,7 @@ shared by all additions, so its importance sums over every reader.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -65,19 +66,8 @@ def channel_importance(model: CartoonGANGenerator, photos: torch.Tensor,
     for name, gin, _ in _layout(n_res):
         if gin is not None and name.startswith(("conv", "deconv")):
             readers.setdefault(gin, []).append(name)
-    means: dict[str, torch.Tensor] = {}
-    hooks = []
-    for names in readers.values():
-        for name in names:
-            def hook(_m: nn.Module, inputs: Any, _out: Any, key: str = name) -> None:
-                means[key] = inputs[0].detach().abs().mean(dim=(0, 2, 3))
-            hooks.append(getattr(model, name).register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model.eval()(photos)
-    finally:
-        for h in hooks:
-            h.remove()
+    means = _capture(model, [n for names in readers.values() for n in names], photos,
+                     lambda inputs, _out: inputs[0].abs().mean(dim=(0, 2, 3)))
     out = {}
     for group, names in readers.items():
         score = None
@@ -155,13 +145,14 @@ def _capture_input(model: nn.Module, name: str, photos: torch.Tensor) -> torch.T
     return got[0]
 
 
-def _capture_outputs(model: nn.Module, names: list[str], photos: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The outputs of every layer in ``names`` on ``photos``, from one forward pass."""
+def _capture(model: nn.Module, names: list[str], photos: torch.Tensor,
+             pick: Callable[[Any, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``pick(inputs, output)`` of every layer in ``names`` on ``photos``, from one forward pass."""
     got: dict[str, torch.Tensor] = {}
     hooks = []
     for name in names:
-        def hook(_m: nn.Module, _inputs: Any, out: torch.Tensor, key: str = name) -> None:
-            got[key] = out.detach()
+        def hook(_m: nn.Module, inputs: Any, out: torch.Tensor, key: str = name) -> None:
+            got[key] = pick(inputs, out).detach()
         hooks.append(getattr(model, name).register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -218,7 +209,7 @@ def reconstruct(student: CartoonGANGenerator, source: CartoonGANGenerator, keep:
     n_res = student.config.n_res_blocks
     layers = [(name, gin, gout) for name, gin, gout in _layout(n_res)
               if not name.startswith("in") and gin is not None]  # norms keep scale/shift; conv01 sees RGB
-    targets = _capture_outputs(source, [name for name, _, _ in layers], photos)
+    targets = _capture(source, [name for name, _, _ in layers], photos, lambda _inputs, out: out)
     for name, _gin, gout in layers:
         layer_s = getattr(student, name)
         x, _ = _as_conv_problem(layer_s, _capture_input(student, name, photos))
