@@ -54,14 +54,13 @@ def main() -> None:
     photo = Image.fromarray(((x[0].permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8))
     for style in args.styles:
         path = Path(args.weights) / f"{style}.safetensors"
-        ours, info = load_generator_file(path)
-        ours = ours.float().eval()
+        ours, info = load_generator_file(path)  # eval mode, fp32
         paths = {"ours_fp32": lambda m=ours: m(x)}
         stylizer = Stylizer(str(path))
         paths["ours_default_path"] = lambda s=stylizer: s.stylize(photo)
         teacher_dir = TEACHERS / style
         if teacher_dir.is_dir():
-            teacher = load_any_generator(str(teacher_dir)).float().eval()
+            teacher = load_any_generator(str(teacher_dir))
             paths = {"teacher_fp32": lambda m=teacher: m(x)} | paths
         paths["animeganv2_fp32"] = lambda m=animeganv2: m(x)
         times: dict[str, list[float]] = {k: [] for k in paths}

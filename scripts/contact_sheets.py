@@ -33,8 +33,7 @@ def main() -> None:
     photos = sorted((DATA / "eval" / "animegan_test").glob("*.jpg"))
     picks = [photos[i] for i in PICKS if i < len(photos)]
     for style in args.styles:
-        model, _ = load_generator_file(Path(args.weights) / f"{style}.safetensors")
-        model = model.float().eval()
+        model, _ = load_generator_file(Path(args.weights) / f"{style}.safetensors")  # eval mode, fp32
         folder = Path(args.work) / f"teacher-{style}-{args.max_side}"
         rows = []
         for p in picks:

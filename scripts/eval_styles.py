@@ -69,8 +69,7 @@ def teacher_outputs(style: str, photos: list[Path], max_side: int, work: Path) -
 def evaluate(style: str, weights: Path, photos: list[Path], max_side: int, work: Path) -> dict[str, float]:
     """The figures for one style over ``photos``."""
     teacher = teacher_outputs(style, photos, max_side, work)
-    model, _ = load_generator_file(weights)
-    model = model.float().eval()
+    model, _ = load_generator_file(weights)  # eval mode, fp32
     sums = dict.fromkeys(["to_teacher", "ours_u", "ours_v", "teacher_u", "teacher_v", "ours_to_input",
                           "teacher_to_input"], 0.0)
     seconds = 0.0

@@ -34,8 +34,7 @@ def photos(size: int = 64) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def shipped() -> CartoonGANGenerator:
-    model, _ = load_generator_file(SHIPPED)
-    return model.float().eval()
+    return load_generator_file(SHIPPED)[0]
 
 
 def test_full_width_slice_is_the_same_network():

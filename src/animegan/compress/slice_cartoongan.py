@@ -107,8 +107,8 @@ def slice_cartoongan(model: CartoonGANGenerator, photos: torch.Tensor, base_chan
             state[f"{name}.shift"] = layer.shift.detach()[keep[gout]]  # type: ignore[index]
             continue
         w = layer.weight.detach()
-        transposed = isinstance(layer, nn.ConvTranspose2d)
-        in_dim, out_dim = (0, 1) if transposed else (1, 0)
+        in_dim = _in_dim(layer)
+        out_dim = 1 - in_dim
         if gin is not None:
             w = w.index_select(in_dim, keep[gin])
         b = layer.bias.detach()
@@ -126,44 +126,32 @@ class _Stop(Exception):
     """Raised by a hook to end a forward pass once the wanted layer has run."""
 
 
-def _capture_input(model: nn.Module, name: str, photos: torch.Tensor) -> torch.Tensor:
-    """The input of layer ``name`` on ``photos`` (as the layer sees it); the rest of the pass is skipped."""
-    got: list[torch.Tensor] = []
+def _capture(model: nn.Module, names: list[str], photos: torch.Tensor,
+             pick: Callable[[Any, torch.Tensor], torch.Tensor], *, stop: bool = False) -> dict[str, torch.Tensor]:
+    """``pick(inputs, output)`` of every layer in ``names`` on ``photos``, from one forward pass.
 
-    def hook(_m: nn.Module, inputs: Any) -> None:
-        got.append(inputs[0].detach())
-        raise _Stop
-
-    h = getattr(model, name).register_forward_pre_hook(hook)
+    ``stop``: end the pass as soon as every named layer has run (the rest of the network is skipped).
+    """
+    got: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name in names:
+        def hook(_m: nn.Module, inputs: Any, out: torch.Tensor, key: str = name) -> None:
+            got[key] = pick(inputs, out).detach()
+            if stop and len(got) == len(names):
+                raise _Stop
+        hooks.append(getattr(model, name).register_forward_hook(hook))
     try:
         with torch.no_grad():
             model.eval()(photos)
     except _Stop:
         pass
     finally:
-        h.remove()
-    return got[0]
-
-
-def _capture(model: nn.Module, names: list[str], photos: torch.Tensor,
-             pick: Callable[[Any, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``pick(inputs, output)`` of every layer in ``names`` on ``photos``, from one forward pass."""
-    got: dict[str, torch.Tensor] = {}
-    hooks = []
-    for name in names:
-        def hook(_m: nn.Module, inputs: Any, out: torch.Tensor, key: str = name) -> None:
-            got[key] = pick(inputs, out).detach()
-        hooks.append(getattr(model, name).register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model.eval()(photos)
-    finally:
         for h in hooks:
             h.remove()
     return got
 
 
-def _as_conv_problem(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+def _as_conv_problem(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Patches N×(C·k·k)×L whose product with the layer's conv-form weight gives its output."""
     k = layer.kernel_size[0]
     if isinstance(layer, nn.ConvTranspose2d):
@@ -173,8 +161,8 @@ def _as_conv_problem(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, i
         up = x.new_zeros(n, c, (h - 1) * s + 1, (w - 1) * s + 1)
         up[:, :, ::s, ::s] = x
         lo, hi = k - 1 - p, k - 1 - p + op
-        return F.unfold(F.pad(up, (lo, hi, lo, hi)), k), k
-    return F.unfold(x, k, padding=layer.padding, stride=layer.stride), k
+        return F.unfold(F.pad(up, (lo, hi, lo, hi)), k)
+    return F.unfold(x, k, padding=layer.padding, stride=layer.stride)
 
 
 def _set_conv_form(layer: nn.Module, w2d: torch.Tensor, bias: torch.Tensor) -> None:
@@ -212,7 +200,8 @@ def reconstruct(student: CartoonGANGenerator, source: CartoonGANGenerator, keep:
     targets = _capture(source, [name for name, _, _ in layers], photos, lambda _inputs, out: out)
     for name, _gin, gout in layers:
         layer_s = getattr(student, name)
-        x, _ = _as_conv_problem(layer_s, _capture_input(student, name, photos))
+        seen = _capture(student, [name], photos, lambda inputs, _out: inputs[0], stop=True)[name]
+        x = _as_conv_problem(layer_s, seen)
         y = targets.pop(name)
         if gout is not None:
             y = y.index_select(1, keep[gout])
