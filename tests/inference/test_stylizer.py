@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -145,6 +147,20 @@ def test_bf16_default_path_stays_close_to_fp32(model, exact):
     img = _rgb(64, 64)
     diff = np.abs(np.asarray(fast.stylize(img), np.float32) - np.asarray(exact.stylize(img), np.float32))
     assert diff.mean() <= 2.0
+
+
+def test_bf16_on_cpu_casts_a_private_copy_once(model):
+    fast = Stylizer(model, precision="bf16", device="cpu")
+    assert {t.dtype for t in fast.backend.model.state_dict().values()} == {torch.bfloat16}
+    assert {t.dtype for t in model.state_dict().values()} == {torch.float32}  # the caller's module untouched
+
+
+def test_bf16_shipped_style_stays_within_2_of_fp32_on_a_real_photo():
+    photo = Image.open(Path(__file__).parents[2] / "assets" / "samples" / "chelsea.jpg").convert("RGB")
+    opts = StylizeOptions(max_side=256)
+    ref = np.asarray(Stylizer("shinkai", precision="fp32").stylize(photo, opts), np.float32)
+    fast = np.asarray(Stylizer("shinkai", precision="bf16").stylize(photo, opts), np.float32)
+    assert fast.shape == ref.shape and np.abs(fast - ref).mean() <= 2.0
 
 
 def test_stylize_file_writes_png_for_alpha(exact, tmp_path):

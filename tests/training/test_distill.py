@@ -65,6 +65,21 @@ def test_loss_decreases_and_teacher_runs_once_per_crop(cfg):
     assert "research" in info.licence
 
 
+def test_bf16_autocast_trains_fp32_weights(cfg):
+    cfg.precision = "bf16"
+    module, _ = load_generator_file(distill(cfg))
+    rows = stats(cfg.run_dir)
+    assert np.mean([r["loss"] for r in rows[-5:]]) < 0.8 * np.mean([r["loss"] for r in rows[:5]])
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in module.state_dict().values())
+
+
+def test_unknown_precision_is_one_clear_error(tmp_path):
+    preset = tmp_path / "d.toml"
+    preset.write_text('precision = "fp8"\n')
+    with pytest.raises(InputError, match=r"d\.toml: precision 'fp8': choose fp32 or bf16"):
+        DistillConfig.from_toml(preset)
+
+
 def test_resume_continues_exactly_where_it_stopped(cfg, tmp_path):
     full = load_generator_file(distill(cfg))[0].state_dict()
     part = DistillConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "run2"), "steps": 10})

@@ -37,7 +37,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "torch-fp32-thp": {"runner": "torch", "env": {"THP_MEM_ALLOC_ENABLE": "1"},
                        "note": "eager fp32 NCHW, THP_MEM_ALLOC_ENABLE=1"},
     "torch-bf16-cl": {"runner": "torch", "bf16": True, "env": {"THP_MEM_ALLOC_ENABLE": "1"},
-                      "note": "bf16 autocast + channels_last, THP_MEM_ALLOC_ENABLE=1"},
+                      "note": "bf16 weights and activations + channels_last, THP_MEM_ALLOC_ENABLE=1 (the default CPU path)"},
+    "torch-bf16-autocast-cl": {"runner": "torch", "bf16": True, "cast": False, "env": {"THP_MEM_ALLOC_ENABLE": "1"},
+                               "note": "fp32 weights under bf16 autocast + channels_last, THP_MEM_ALLOC_ENABLE=1"},
     "ort-fp32": {"runner": "onnx", "file": "fp32", "note": "ONNX Runtime fp32"},
     "ort-int8-static": {"runner": "onnx", "file": "int8-static", "note": "ORT INT8 static QDQ, convs, per-channel"},
     "ort-int8-dynamic": {"runner": "onnx", "file": "int8-dynamic", "note": "ORT INT8 dynamic (ConvInteger)"},
@@ -215,7 +217,8 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def _run_child(name: str, spec: dict[str, Any], model_file: Path, sizes: Sequence[int], photo: Path,
                work: Path, threads: int) -> dict[str, Any]:
-    job = {"name": name, "runner": spec["runner"], "bf16": bool(spec.get("bf16")), "model": str(model_file),
+    job = {"name": name, "runner": spec["runner"], "bf16": bool(spec.get("bf16")), "cast": spec.get("cast"),
+           "model": str(model_file),
            "sizes": list(sizes), "photo": str(photo), "work": str(work), "threads": threads}
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), **spec.get("env", {})}
     proc = subprocess.run([sys.executable, "-m", "animegan.compress.bench", json.dumps(job)], env=env,
@@ -268,7 +271,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
 
         module, _ = load_generator_file(job["model"])
         backend: Callable[[torch.Tensor], torch.Tensor] = TorchBackend(
-            module, resolve_policy("cpu", "bf16" if job["bf16"] else "fp32"))
+            module, resolve_policy("cpu", "bf16" if job["bf16"] else "fp32"), cast_weights=job.get("cast"))
     else:
         from ..inference.onnx_backend import OnnxBackend
 

@@ -44,17 +44,26 @@ class TorchBackend:
     """Eager PyTorch under an :class:`~animegan.device.ExecutionPolicy`.
 
     fp32 on CPU runs the module exactly as given (NCHW, no autocast): bit-for-bit a bare forward.
-    Other policies run a private copy converted to the device and memory layout, under autocast.
+    Other policies run a private copy converted to the device and memory layout. bf16 on CPU casts
+    that copy's weights to bf16 once and feeds it bf16 (``cast_weights``): autocast would re-cast
+    every weight on every call, and on a CPU with AMX that costs a third of the time
+    (benchmarks/results/deploy-*.md, ``torch-bf16-cl`` against ``torch-bf16-autocast-cl``). Norm
+    layers still accumulate in fp32 inside PyTorch's bf16 kernels. CUDA runs under autocast.
     """
 
     name = "torch"
 
-    def __init__(self, model: nn.Module, policy: ExecutionPolicy):
+    def __init__(self, model: nn.Module, policy: ExecutionPolicy, cast_weights: bool | None = None):
         self.policy = policy
         model.eval()
         exact = policy.device.type == "cpu" and policy.dtype == torch.float32 and not policy.channels_last
+        if cast_weights is None:
+            cast_weights = policy.device.type == "cpu" and policy.dtype == torch.bfloat16
+        self.cast_weights = cast_weights
         if not exact:
             model = copy.deepcopy(model).to(policy.device)
+            if cast_weights:
+                model = model.to(policy.dtype)
             if policy.channels_last:
                 model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -66,7 +75,7 @@ class TorchBackend:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Forward ``x`` (float32 NCHW in [-1, 1], any device); float32 CPU NCHW out, clamped."""
         policy = self.policy
-        x = x.to(policy.device, torch.float32)
+        x = x.to(policy.device, policy.dtype if self.cast_weights else torch.float32)
         if policy.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -97,7 +106,7 @@ class TorchBackend:
             yield
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.policy.dtype == torch.float32:
+        if self.policy.dtype == torch.float32 or self.cast_weights:
             return contextlib.nullcontext()
         return torch.autocast(self.policy.device.type, dtype=self.policy.dtype)
 

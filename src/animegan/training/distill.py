@@ -79,6 +79,8 @@ class DistillConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 2
+    precision: str = "fp32"                 # "bf16": student, losses and backward under CPU bf16 autocast
+    #                                         (about 2x faster per step on CPUs with AMX; weights stay fp32)
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> DistillConfig:
@@ -95,6 +97,8 @@ class DistillConfig:
             raise InputError(f"{path}: unknown distillation config keys {unknown}")
         if "long_side_range" in data:
             data["long_side_range"] = tuple(data["long_side_range"])
+        if data.get("precision", "fp32") not in ("fp32", "bf16"):
+            raise InputError(f"{path}: precision {data['precision']!r}: choose fp32 or bf16")
         return cls(**data)
 
 
@@ -426,28 +430,30 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
             r = random.Random(cfg.seed * 7919 + step)
             oy, ox = r.randint(0, cfg.crop_size - cfg.train_crop), r.randint(0, cfg.crop_size - cfg.train_crop)
             x, target = (t[:, :, oy:oy + cfg.train_crop, ox:ox + cfg.train_crop] for t in (x, target))
-        out = student(x)
-        terms: dict[str, torch.Tensor] = {}
-        if cfg.w_l1 > 0:
-            terms["l1"] = cfg.w_l1 * F.l1_loss(out, target)
-        if cfg.w_l1_luma > 0:
-            terms["l1_luma"] = cfg.w_l1_luma * F.l1_loss(_rgb_to_yuv(out)[:, 0], _rgb_to_yuv(target)[:, 0])
-        if feats is not None:
-            terms["perceptual"] = cfg.w_perceptual * perceptual_loss(feats, out, target)
-        if cfg.w_color > 0:
-            terms["color"] = cfg.w_color * yuv_color_loss(out, x)
-        if cfg.w_chroma > 0:
-            terms["chroma"] = cfg.w_chroma * chroma_loss(out, x)
-        if disc is not None:
-            terms["adv"] = cfg.w_adv * F.mse_loss(disc(out), torch.ones_like(disc(out)))
-        loss = sum(terms.values())
+        # bf16 autocast covers the forward and the losses; the backward follows the recorded dtypes
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            out = student(x)
+            terms: dict[str, torch.Tensor] = {}
+            if cfg.w_l1 > 0:
+                terms["l1"] = cfg.w_l1 * F.l1_loss(out, target)
+            if cfg.w_l1_luma > 0:
+                terms["l1_luma"] = cfg.w_l1_luma * F.l1_loss(_rgb_to_yuv(out)[:, 0], _rgb_to_yuv(target)[:, 0])
+            if feats is not None:
+                terms["perceptual"] = cfg.w_perceptual * perceptual_loss(feats, out, target)
+            if cfg.w_color > 0:
+                terms["color"] = cfg.w_color * yuv_color_loss(out, x)
+            if cfg.w_chroma > 0:
+                terms["chroma"] = cfg.w_chroma * chroma_loss(out, x)
+            if disc is not None:
+                terms["adv"] = cfg.w_adv * F.mse_loss(disc(out), torch.ones_like(disc(out)))
+            loss = sum(terms.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[union-attr]
         opt.step()
         if disc is not None:
             real = to_tensor([CropSpec(random.Random(step).choice(style_files), cfg.crop_size * 2, 0, 0,  # type: ignore[arg-type]
                                        cfg.crop_size, False).load() for _ in chunk])
-            d_loss = F.mse_loss(disc(real), torch.ones(1)) + F.mse_loss(disc(out.detach()), torch.zeros(1))
+            d_loss = F.mse_loss(disc(real), torch.ones(1)) + F.mse_loss(disc(out.detach().float()), torch.zeros(1))
             opt_d.zero_grad(set_to_none=True)  # type: ignore[union-attr]
             d_loss.backward()
             opt_d.step()  # type: ignore[union-attr]
