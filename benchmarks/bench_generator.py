@@ -1,8 +1,9 @@
 """AnimeGANv2 generator speed on CPU: plain eager fp32 NCHW against each faster path, side by side.
 
 Paths: ``fp32_nchw`` (plain eager, the baseline), ``fp32_channels_last``, ``bf16_channels_last``
-(autocast), and ``stylizer_default`` (what ``animegan stylize`` runs: the Stylizer's torch backend
-under ``resolve_policy("cpu", "auto")``). Each runs with and without ``THP_MEM_ALLOC_ENABLE=1``
+(fp32 weights under autocast), and ``stylizer_default`` (what ``animegan stylize`` runs: the
+Stylizer's torch backend under ``resolve_policy("cpu", "auto")``, bf16 weights cast once where the
+CPU has fast bf16). Each runs with and without ``THP_MEM_ALLOC_ENABLE=1``
 (PyTorch's huge-page allocator; it must be set before torch starts, so each setting is its own
 child process). Timings interleave the paths so load changes hit them alike; the table gives the
 median, its speed-up over plain eager fp32 without huge pages, and the mean absolute difference of

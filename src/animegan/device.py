@@ -1,8 +1,8 @@
 """Device and precision policy, in one place.
 
 `auto` means CUDA when present, else CPU. Asking for CUDA where there is none is an error, never
-a silent fall-back. fp16 runs only on CUDA; on CPU the fast path is bf16 autocast + channels_last
-where the CPU supports bf16 well (measured in benchmarks/), exact fp32 on request.
+a silent fall-back. fp16 runs only on CUDA; on CPU the fast path is bf16 (weights cast once) +
+channels_last where the CPU supports bf16 well (measured in benchmarks/), exact fp32 on request.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class ExecutionPolicy:
     """Where and how a forward pass runs."""
 
     device: torch.device
-    dtype: torch.dtype  # compute dtype (autocast) ; weights stay fp32 unless fp16 on CUDA
+    dtype: torch.dtype  # compute dtype: CUDA autocasts to it, CPU bf16 casts the weights (TorchBackend)
     channels_last: bool
 
     @property
@@ -39,7 +39,7 @@ class ExecutionPolicy:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True where the CPU has native bf16 or AVX-512 paths that make bf16 autocast pay off."""
+    """True where the CPU has native bf16 or AVX-512 paths that make bf16 pay off."""
     try:
         caps = torch.backends.cpu.get_cpu_capability()
     except (AttributeError, RuntimeError):  # pragma: no cover - very old torch

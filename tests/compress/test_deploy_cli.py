@@ -73,6 +73,30 @@ def test_prune_writes_a_loadable_smaller_model(weights_file: Path, photos: Path,
     assert sum(p.numel() for p in model.parameters()) < 0.6 * 2_143_552
 
 
+def test_prune_finetune_distils_in_bf16_and_records_it(weights_file: Path, photos: Path, tmp_path: Path) -> None:
+    import torch
+
+    out, run = tmp_path / "p.safetensors", tmp_path / "run"
+    result = runner.invoke(app, ["prune", str(weights_file), "-o", str(out), "--finetune", str(photos),
+                                 "--steps", "20", "--crop", "32", "--batch-size", "2", "--precision", "bf16",
+                                 "--run-dir", str(run), "--speed-size", "32"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "config.json").read_text())["precision"] == "bf16"
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20] and all(0 < r["loss"] < 10 for r in rows)
+    tuned, info = load_generator_file(out)
+    start, _ = load_generator_file(run / "init.safetensors")
+    assert "distilled" in info.provenance and all(t.dtype == torch.float32 for t in tuned.state_dict().values())
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), start.state_dict().values(),
+                                                     strict=True))
+
+
+def test_prune_unknown_precision_is_one_line(weights_file: Path, tmp_path: Path) -> None:
+    line = _one_error_line(runner.invoke(app, ["prune", str(weights_file), "-o", str(tmp_path / "p.safetensors"),
+                                               "--precision", "fp8"]))
+    assert "--precision fp8" in line and not (tmp_path / "p.safetensors").exists()
+
+
 def test_bench_small_run_writes_json_and_markdown(weights_file: Path, photos: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "-m", str(weights_file), "--sizes", "32", "--out", str(tmp_path),
                                  "--variants", "torch-fp32,ort-fp32", "--calib", str(photos), "--photo",

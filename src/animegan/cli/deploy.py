@@ -109,6 +109,9 @@ def prune(
     steps: Annotated[int, typer.Option(help="Fine-tune steps.")] = 300,
     crop: Annotated[int, typer.Option(help="Fine-tune crop side.")] = 128,
     minutes: Annotated[float, typer.Option(help="Stop the fine-tune after this many minutes (0: no limit).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Fine-tune batch size.")] = 4,
+    precision: Annotated[str, typer.Option(
+        help="Fine-tune precision: fp32, or bf16 (CPU autocast; about 2× faster on CPUs with AMX).")] = "fp32",
     eval_images: Annotated[Path | None, typer.Option("--eval", help="Held-out photos for PSNR.")] = None,
     eval_count: Annotated[int, typer.Option(help="Held-out photos used.")] = 10,
     speed_size: Annotated[int, typer.Option(help="Side of the before/after speed and quality test.")] = 256,
@@ -128,6 +131,8 @@ def prune(
     with cli_errors():
         if rule == "ratio" and not 0.0 < ratio < 1.0:
             raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
+        if precision not in ("fp32", "bf16"):
+            raise InputError(f"--precision {precision}: choose fp32 or bf16")
         calib_files = list_images(calib, limit=8) if calib is not None else None
         evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
         if finetune_photos is not None:
@@ -144,7 +149,7 @@ def prune(
                 save_weights(teacher, module, info)
                 tuned = pr.finetune(teacher, output, pruned.config, photos=[str(finetune_photos)],
                                     run_dir=run_dir or Path(work) / "run", steps=steps, crop=crop, time_limit_min=minutes,
-                                    threads=torch.get_num_threads())
+                                    batch_size=batch_size, precision=precision, threads=torch.get_num_threads())
                 pruned, _ = load_generator_file(tuned)
                 save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
                                                       provenance=f"pruned ({rule}) from {model}, distilled"))

@@ -171,7 +171,7 @@ def photo_batch(files: Sequence[str | os.PathLike], size: int = 128) -> torch.Te
 def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: AnimeGANv2SlimConfig, *,
              photos: Sequence[str], run_dir: str | os.PathLike, steps: int = 300, crop: int = 128,
              n_crops: int = 200, batch_size: int = 4, lr: float = 2e-4, time_limit_min: float = 0.0,
-             threads: int = 2) -> Path:
+             precision: str = "fp32", threads: int = 2) -> Path:
     """Distil the unpruned ``teacher`` file into the pruned ``student`` file; returns the new student file."""
     import dataclasses
 
@@ -182,7 +182,8 @@ def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: Ani
                         student_init=str(student), crop_size=crop, n_crops=n_crops,
                         long_side_range=(max(crop + 32, 192), max(crop + 32, 320)), steps=steps,
                         batch_size=batch_size, lr=lr, ema_decay=0.95, w_l1=1.0, w_perceptual=0.0,
-                        time_limit_min=time_limit_min, checkpoint_every=50, log_every=10, threads=threads)
+                        time_limit_min=time_limit_min, checkpoint_every=50, log_every=10, precision=precision,
+                        threads=threads)
     return distill(cfg)
 
 
