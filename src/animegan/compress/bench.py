@@ -43,9 +43,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "ort-fp32": {"runner": "onnx", "file": "fp32", "note": "ONNX Runtime fp32"},
     "ort-int8-static": {"runner": "onnx", "file": "int8-static", "note": "ORT INT8 static QDQ, convs, per-channel"},
     "ort-int8-dynamic": {"runner": "onnx", "file": "int8-dynamic", "note": "ORT INT8 dynamic (ConvInteger)"},
-    "torch-pruned-fp32": {"runner": "torch", "file": "pruned", "note": "pruned 40%, eager fp32 NCHW"},
-    "ort-pruned-fp32": {"runner": "onnx", "file": "pruned-onnx", "note": "pruned 40%, ORT fp32"},
-    "ort-pruned-int8-static": {"runner": "onnx", "file": "pruned-int8", "note": "pruned 40%, ORT INT8 static"},
+    "torch-pruned-fp32": {"runner": "torch", "file": "pruned", "note": "pruned (--pruned), eager fp32 NCHW"},
+    "torch-pruned-bf16-cl": {"runner": "torch", "file": "pruned", "bf16": True, "env": {"THP_MEM_ALLOC_ENABLE": "1"},
+                             "note": "pruned (--pruned), bf16 weights and activations + channels_last"},
+    "ort-pruned-fp32": {"runner": "onnx", "file": "pruned-onnx", "note": "pruned (--pruned), ORT fp32"},
+    "ort-pruned-int8-static": {"runner": "onnx", "file": "pruned-int8", "note": "pruned (--pruned), ORT INT8 static"},
 }
 
 
