@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from animegan.compress.flops import gflops
-from animegan.compress.prune import count_params, prune_model, select_channels, units
+from animegan.compress.prune import count_params, photo_batch, prune_model, select_channels, units
 from animegan.errors import InputError, ModelError
 from animegan.hub.weights import info_for, load_generator_file, save_weights
 from animegan.nn import build_generator
@@ -73,3 +73,16 @@ def test_only_animeganv2_generators_are_pruned() -> None:
 
 def test_flops_of_animeganv2_match_the_reference_count(generator: torch.nn.Module) -> None:
     assert gflops(generator, 256, 256) == pytest.approx(52.6, abs=0.05)
+
+
+def test_shipped_pruned_measurement_model_is_40_percent_smaller_and_close_to_its_parent() -> None:
+    """The pruned trained AnimeGANv2 the deployment figures use: ≥40% fewer parameters, ≥28 dB."""
+    from animegan.compress.quantize import psnr
+
+    root = Path(__file__).resolve().parents[2]
+    parent, _ = load_generator_file(root / "benchmarks" / "models" / "animeganv2-shinkai.safetensors")
+    pruned, info = load_generator_file(root / "benchmarks" / "models" / "animeganv2-shinkai-pruned40.safetensors")
+    assert info.arch == "animeganv2_slim" and count_params(pruned) <= 0.6 * count_params(parent)
+    batch = photo_batch(sorted((root / "assets" / "samples").glob("*.jpg")), 192)
+    with torch.inference_mode():
+        assert psnr(parent(batch).clamp(-1, 1).numpy(), pruned(batch).clamp(-1, 1).numpy()) >= 28

@@ -83,3 +83,27 @@ def test_trained_shipped_style_keeps_its_look_in_int8(tmp_path: Path) -> None:
     assert sum(c.input[0] in upsampled for c in convs) == 2  # both up-sampling convs read fp32 directly
     q = compare_outputs(make_session(fp32), make_session(out), list_images(held_out), size=128)
     assert q.psnr_db > 30 and q.mean_abs_255 < 3, q
+
+
+def test_trained_animeganv2_holds_30_db_in_int8(tmp_path: Path) -> None:
+    """The AnimeGANv2 generator itself, trained (benchmarks/models), on photos calibration never saw."""
+    import shutil
+
+    from animegan.compress.onnx_export import export_bytes
+    from animegan.hub.weights import load_generator_file
+
+    root = Path(__file__).resolve().parents[2]
+    model, info = load_generator_file(root / "benchmarks" / "models" / "animeganv2-shinkai.safetensors")
+    assert info.arch == "animeganv2"
+    fp32 = tmp_path / "av2.onnx"
+    fp32.write_bytes(export_bytes(model))
+    samples = sorted((root / "assets" / "samples").glob("*.jpg"))
+    calib, held_out = tmp_path / "calib", tmp_path / "held-out"
+    for folder, files in ((calib, samples[:2]), (held_out, samples[2:])):
+        folder.mkdir()
+        for f in files:
+            shutil.copy(f, folder / f.name)
+    out = quantize_model(fp32, tmp_path / "int8.onnx", mode="static", calib=calib, calib_size=128, calib_count=2)
+    assert out.stat().st_size < 0.35 * fp32.stat().st_size
+    q = compare_outputs(make_session(fp32), make_session(out), list_images(held_out), size=128)
+    assert q.psnr_db > 30 and q.mean_abs_255 < 3, q

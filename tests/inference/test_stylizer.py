@@ -155,11 +155,16 @@ def test_bf16_on_cpu_casts_a_private_copy_once(model):
     assert {t.dtype for t in model.state_dict().values()} == {torch.float32}  # the caller's module untouched
 
 
-def test_bf16_shipped_style_stays_within_2_of_fp32_on_a_real_photo():
-    photo = Image.open(Path(__file__).parents[2] / "assets" / "samples" / "chelsea.jpg").convert("RGB")
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("trained", ["shinkai", str(ROOT / "benchmarks" / "models" / "animeganv2-shinkai.safetensors"),
+                                     str(ROOT / "benchmarks" / "models" / "animeganv2-shinkai-pruned40.safetensors")])
+def test_bf16_trained_model_stays_within_2_of_fp32_on_a_real_photo(trained):
+    photo = Image.open(ROOT / "assets" / "samples" / "chelsea.jpg").convert("RGB")
     opts = StylizeOptions(max_side=256)
-    ref = np.asarray(Stylizer("shinkai", precision="fp32").stylize(photo, opts), np.float32)
-    fast = np.asarray(Stylizer("shinkai", precision="bf16").stylize(photo, opts), np.float32)
+    ref = np.asarray(Stylizer(trained, precision="fp32").stylize(photo, opts), np.float32)
+    fast = np.asarray(Stylizer(trained, precision="bf16").stylize(photo, opts), np.float32)
     assert fast.shape == ref.shape and np.abs(fast - ref).mean() <= 2.0
 
 

@@ -170,7 +170,7 @@ def photo_batch(files: Sequence[str | os.PathLike], size: int = 128) -> torch.Te
 
 def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: AnimeGANv2SlimConfig, *,
              photos: Sequence[str], run_dir: str | os.PathLike, steps: int = 300, crop: int = 128,
-             n_crops: int = 200, batch_size: int = 4, lr: float = 2e-4, time_limit_min: float = 0.0,
+             n_crops: int = 800, batch_size: int = 4, lr: float = 2e-4, time_limit_min: float = 0.0,
              precision: str = "fp32", threads: int = 2) -> Path:
     """Distil the unpruned ``teacher`` file into the pruned ``student`` file; returns the new student file."""
     import dataclasses
