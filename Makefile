@@ -36,7 +36,8 @@ test: $(VENV)/.all-installed browser
 
 bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py
-	$(PY) -m animegan bench --out benchmarks/results
+	$(PY) -m animegan bench --out benchmarks/results -m benchmarks/models/animeganv2-shinkai.safetensors \
+	  --pruned benchmarks/models/animeganv2-shinkai-pruned40.safetensors
 
 lint: $(VENV)/.all-installed
 	$(VENV)/bin/ruff check src tests benchmarks
