@@ -94,7 +94,7 @@ def test_prune_finetune_distils_in_bf16_and_records_it(weights_file: Path, photo
 def test_prune_unknown_precision_is_one_line(weights_file: Path, tmp_path: Path) -> None:
     line = _one_error_line(runner.invoke(app, ["prune", str(weights_file), "-o", str(tmp_path / "p.safetensors"),
                                                "--precision", "fp8"]))
-    assert "--precision fp8" in line and not (tmp_path / "p.safetensors").exists()
+    assert "--precision 'fp8': choose fp32 or bf16" in line and not (tmp_path / "p.safetensors").exists()
 
 
 def test_bench_small_run_writes_json_and_markdown(weights_file: Path, photos: Path, tmp_path: Path) -> None:

@@ -78,6 +78,8 @@ def test_unknown_precision_is_one_clear_error(tmp_path):
     preset.write_text('precision = "fp8"\n')
     with pytest.raises(InputError, match=r"d\.toml: precision 'fp8': choose fp32 or bf16"):
         DistillConfig.from_toml(preset)
+    with pytest.raises(InputError, match=r"^precision 'fp16': choose fp32 or bf16$"):
+        DistillConfig(precision="fp16")
 
 
 def test_resume_continues_exactly_where_it_stopped(cfg, tmp_path):

@@ -127,12 +127,12 @@ def prune(
     from ..compress.onnx_export import list_images
     from ..hub.weights import info_for, load_generator_file, save_weights
     from ..inference.stylizer import load_model
+    from ..training.distill import check_precision
 
     with cli_errors():
         if rule == "ratio" and not 0.0 < ratio < 1.0:
             raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
-        if precision not in ("fp32", "bf16"):
-            raise InputError(f"--precision {precision}: choose fp32 or bf16")
+        check_precision(precision, "--precision")
         calib_files = list_images(calib, limit=8) if calib is not None else None
         evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
         if finetune_photos is not None:

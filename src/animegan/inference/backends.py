@@ -46,8 +46,8 @@ class TorchBackend:
     fp32 on CPU runs the module exactly as given (NCHW, no autocast): bit-for-bit a bare forward.
     Other policies run a private copy converted to the device and memory layout. bf16 on CPU casts
     that copy's weights to bf16 once and feeds it bf16 (``cast_weights``): autocast would re-cast
-    every weight on every call, and on a CPU with AMX that costs a third of the time
-    (benchmarks/results/deploy-*.md, ``torch-bf16-cl`` against ``torch-bf16-autocast-cl``). Norm
+    every weight on every call, which took 1.41× as long for AnimeGANv2 at 512² on a Xeon with AMX
+    (benchmarks/results/deploy-20261202-0655.md, ``torch-bf16-autocast-cl`` against ``torch-bf16-cl``). Norm
     layers still accumulate in fp32 inside PyTorch's bf16 kernels. CUDA runs under autocast.
     """
 

@@ -39,6 +39,14 @@ from ..io.atomic import atomic_path
 
 log = logging.getLogger("animegan.distill")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(value: str, label: str = "precision") -> str:
+    """``value`` if it is a training precision distillation knows, else one clear InputError."""
+    if value not in PRECISIONS:
+        raise InputError(f"{label} {value!r}: choose {' or '.join(PRECISIONS)}")
+    return value
 
 
 @dataclass
@@ -82,6 +90,9 @@ class DistillConfig:
     precision: str = "fp32"                 # "bf16": student, losses and backward under CPU bf16 autocast
     #                                         (about 2x faster per step on CPUs with AMX; weights stay fp32)
 
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> DistillConfig:
         """Read a preset; ``overrides`` (not None) win over the file."""
@@ -97,9 +108,10 @@ class DistillConfig:
             raise InputError(f"{path}: unknown distillation config keys {unknown}")
         if "long_side_range" in data:
             data["long_side_range"] = tuple(data["long_side_range"])
-        if data.get("precision", "fp32") not in ("fp32", "bf16"):
-            raise InputError(f"{path}: precision {data['precision']!r}: choose fp32 or bf16")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
