@@ -20,21 +20,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from eval_styles import DATA, load_photo, yuv255
 from PIL import Image
 
 from animegan.inference.stylizer import Stylizer
 from animegan.io.atomic import atomic_write_bytes
-from animegan.training.losses import rgb_to_yuv
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "data" / "eval" / "animegan_test"
+EVAL = DATA / "eval" / "animegan_test"
 
 
 def uv_deviation(out: np.ndarray, photo: np.ndarray) -> tuple[float, float]:
     """Mean |U| and |V| difference of ``out`` from ``photo`` (uint8 RGB), on a 0-255 scale."""
-    yuv = [rgb_to_yuv(torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 127.5 - 1) for a in (out, photo)]
-    d = (yuv[0] - yuv[1]).abs().mean(dim=(0, 2, 3)) * 255  # rgb_to_yuv works on [0, 1]
-    return float(d[1]), float(d[2])
+    yo, yp = yuv255(out), yuv255(photo)
+    return float((yo[1] - yp[1]).abs().mean()), float((yo[2] - yp[2]).abs().mean())
 
 
 def main() -> None:
@@ -57,12 +55,8 @@ def main() -> None:
     rows, sheet = [], []
     started = time.time()
     for path in files:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            s = args.max_side / max(im.size)
-            im = im.resize((max(4, round(im.width * s) // 4 * 4), max(4, round(im.height * s) // 4 * 4)),
-                           Image.Resampling.BICUBIC)
-        photo = np.asarray(im)
+        photo = load_photo(path, args.max_side)
+        im = Image.fromarray(photo)
         t, st = (np.asarray(m.stylize(im)) for m in (teacher, student))
         (tu, tv), (su, sv) = uv_deviation(t, photo), uv_deviation(st, photo)
         rows.append({"photo": path.name, "student_to_teacher": float(np.abs(st.astype(np.float32) - t).mean()),

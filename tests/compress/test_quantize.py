@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import onnx
 import pytest
 
-from animegan.compress.onnx_export import list_images
+from animegan.compress.onnx_export import export_bytes, list_images
 from animegan.compress.quantize import compare_outputs, quantize_model
 from animegan.errors import InputError
+from animegan.hub.weights import load_generator_file
 from animegan.inference.onnx_backend import make_session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _int8_of_trained(weights: Path, tmp_path: Path) -> tuple[str, Path, Path, Path]:
+    """Export ``weights`` to ONNX and quantize it, calibrated on two bundled samples.
+
+    Returns (arch, fp32 file, int8 file, folder of the held-out samples).
+    """
+    model, info = load_generator_file(weights)
+    fp32 = tmp_path / "fp32.onnx"
+    fp32.write_bytes(export_bytes(model))
+    samples = sorted((REPO / "assets" / "samples").glob("*.jpg"))
+    calib, held_out = tmp_path / "calib", tmp_path / "held-out"
+    for folder, files in ((calib, samples[:2]), (held_out, samples[2:])):
+        folder.mkdir()
+        for f in files:
+            shutil.copy(f, folder / f.name)
+    out = quantize_model(fp32, tmp_path / "int8.onnx", mode="static", calib=calib, calib_size=128, calib_count=2)
+    return info.arch, fp32, out, held_out
 
 
 def test_static_qdq_quantizes_inner_convs_only_and_stays_close(onnx_file: Path, photos: Path, tmp_path: Path) -> None:
@@ -58,23 +80,9 @@ def test_trained_shipped_style_keeps_its_look_in_int8(tmp_path: Path) -> None:
     Quantizing the convs that read a transposed conv's output took this model to ~21 dB; they stay
     fp32, and the rest must hold 30 dB against fp32 on photos the calibration never saw.
     """
-    import shutil
-
-    from animegan.compress.onnx_export import export_bytes
     from animegan.hub import zoo
-    from animegan.hub.weights import load_generator_file
 
-    model, _ = load_generator_file(zoo.resolve_model("shinkai"))
-    fp32 = tmp_path / "shinkai.onnx"
-    fp32.write_bytes(export_bytes(model))
-    samples = sorted((Path(__file__).resolve().parents[2] / "assets" / "samples").glob("*.jpg"))
-    calib, held_out = tmp_path / "calib", tmp_path / "held-out"
-    for folder, files in ((calib, samples[:2]), (held_out, samples[2:])):
-        folder.mkdir()
-        for f in files:
-            shutil.copy(f, folder / f.name)
-    out = quantize_model(fp32, tmp_path / "int8.onnx", mode="static", calib=calib, calib_size=128,
-                         calib_count=2)
+    _, fp32, out, held_out = _int8_of_trained(zoo.resolve_model("shinkai"), tmp_path)
     nodes = onnx.load(str(out)).graph.node
     fed_by_dq = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
     upsampled = {o for n in nodes if n.op_type == "ConvTranspose" for o in n.output}
@@ -87,23 +95,9 @@ def test_trained_shipped_style_keeps_its_look_in_int8(tmp_path: Path) -> None:
 
 def test_trained_animeganv2_holds_30_db_in_int8(tmp_path: Path) -> None:
     """The AnimeGANv2 generator itself, trained (benchmarks/models), on photos calibration never saw."""
-    import shutil
-
-    from animegan.compress.onnx_export import export_bytes
-    from animegan.hub.weights import load_generator_file
-
-    root = Path(__file__).resolve().parents[2]
-    model, info = load_generator_file(root / "benchmarks" / "models" / "animeganv2-shinkai.safetensors")
-    assert info.arch == "animeganv2"
-    fp32 = tmp_path / "av2.onnx"
-    fp32.write_bytes(export_bytes(model))
-    samples = sorted((root / "assets" / "samples").glob("*.jpg"))
-    calib, held_out = tmp_path / "calib", tmp_path / "held-out"
-    for folder, files in ((calib, samples[:2]), (held_out, samples[2:])):
-        folder.mkdir()
-        for f in files:
-            shutil.copy(f, folder / f.name)
-    out = quantize_model(fp32, tmp_path / "int8.onnx", mode="static", calib=calib, calib_size=128, calib_count=2)
+    arch, fp32, out, held_out = _int8_of_trained(REPO / "benchmarks" / "models" / "animeganv2-shinkai.safetensors",
+                                                 tmp_path)
+    assert arch == "animeganv2"
     assert out.stat().st_size < 0.35 * fp32.stat().st_size
     q = compare_outputs(make_session(fp32), make_session(out), list_images(held_out), size=128)
     assert q.psnr_db > 30 and q.mean_abs_255 < 3, q
