@@ -29,7 +29,7 @@ browser:
 	  fi; }
 
 demo: $(VENV)/.base-installed
-	$(VENV)/bin/animegan stylize assets/samples -o demo-output
+	$(VENV)/bin/animegan stylize src/animegan/samples -o demo-output
 
 test: $(VENV)/.all-installed browser
 	$(PY) -m pytest -q

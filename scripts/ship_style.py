@@ -40,7 +40,7 @@ def main() -> None:
                   f"--style {args.style} --alpha {args.alpha})",
         "stage2": "student sliced out of the stage-1 model (animegan.compress.slice_cartoongan: channel "
                   "importance + layer-wise least-squares refit), then distilled (animegan distill "
-                  f"configs/distill-{args.style}.toml)",
+                  f"src/animegan/configs/distill-{args.style}.toml)",
         "data": ["shared/data/photos (BSDS500, Sun-Hays80); never the evaluation photos"],
         "crops": cfg["n_crops"], "crop_size": cfg["crop_size"], "train_crop": cfg["train_crop"],
         "steps": steps, "batch_size": cfg["batch_size"], "lr": cfg["lr"], "ema_decay": cfg["ema_decay"],

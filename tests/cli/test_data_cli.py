@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from animegan.cli.main import app
 from animegan.training.smoothing import smooth_edges
 
-ASTRONAUT = Path(__file__).resolve().parents[2] / "assets" / "samples" / "astronaut.jpg"
+ASTRONAUT = Path(__file__).resolve().parents[2] / "src" / "animegan" / "samples" / "astronaut.jpg"
 
 
 def run(*args: str):

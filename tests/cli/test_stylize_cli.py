@@ -232,9 +232,9 @@ def test_stdout_format_follows_ext_and_empty_stdin_is_one_line(tmp_path: Path, m
 def test_demo_stylizes_the_samples_with_the_shipped_default_style(tmp_path: Path) -> None:
     """What `make demo` runs, offline: the bundled default style on the bundled samples."""
     out = tmp_path / "demo-output"
-    proc = _cli(str(REPO / "assets" / "samples"), "-o", str(out), "--max-side", "160")
+    proc = _cli(str(REPO / "src" / "animegan" / "samples"), "-o", str(out), "--max-side", "160")
     assert proc.returncode == 0, proc.stderr.decode()
-    samples = sorted((REPO / "assets" / "samples").glob("*.jpg"))
+    samples = sorted((REPO / "src" / "animegan" / "samples").glob("*.jpg"))
     for sample in samples:
         with Image.open(sample) as src, Image.open(out / sample.name) as dst:
             small = src.convert("RGB")
@@ -245,10 +245,10 @@ def test_demo_stylizes_the_samples_with_the_shipped_default_style(tmp_path: Path
 
 
 def test_demo_samples_are_small_decodable_photos() -> None:
-    samples = sorted((REPO / "assets" / "samples").glob("*.jpg"))
+    samples = sorted((REPO / "src" / "animegan" / "samples").glob("*.jpg"))
     assert len(samples) >= 3
     assert sum(p.stat().st_size for p in samples) < 1.5e6
-    readme = (REPO / "assets" / "samples" / "README.md").read_text()
+    readme = (REPO / "src" / "animegan" / "samples" / "README.md").read_text()
     for path in samples:
         assert path.name in readme
         with Image.open(path) as img:

@@ -83,6 +83,6 @@ def test_shipped_pruned_measurement_model_is_40_percent_smaller_and_close_to_its
     parent, _ = load_generator_file(root / "benchmarks" / "models" / "animeganv2-shinkai.safetensors")
     pruned, info = load_generator_file(root / "benchmarks" / "models" / "animeganv2-shinkai-pruned40.safetensors")
     assert info.arch == "animeganv2_slim" and count_params(pruned) <= 0.6 * count_params(parent)
-    batch = photo_batch(sorted((root / "assets" / "samples").glob("*.jpg")), 192)
+    batch = photo_batch(sorted((root / "src" / "animegan" / "samples").glob("*.jpg")), 192)
     with torch.inference_mode():
         assert psnr(parent(batch).clamp(-1, 1).numpy(), pruned(batch).clamp(-1, 1).numpy()) >= 28

@@ -25,7 +25,7 @@ def _int8_of_trained(weights: Path, tmp_path: Path) -> tuple[str, Path, Path, Pa
     model, info = load_generator_file(weights)
     fp32 = tmp_path / "fp32.onnx"
     fp32.write_bytes(export_bytes(model))
-    samples = sorted((REPO / "assets" / "samples").glob("*.jpg"))
+    samples = sorted((REPO / "src" / "animegan" / "samples").glob("*.jpg"))
     calib, held_out = tmp_path / "calib", tmp_path / "held-out"
     for folder, files in ((calib, samples[:2]), (held_out, samples[2:])):
         folder.mkdir()

@@ -15,7 +15,7 @@ from animegan.hub.weights import load_generator_file
 from animegan.nn.cartoongan import CartoonGANConfig, CartoonGANGenerator
 from animegan.training.distill import DistillConfig, distill
 
-SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "src" / "animegan" / "samples"
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "animegan" / "weights" / "shinkai.safetensors"
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from animegan.inference import processing as proc
 
-ASTRONAUT = Path(__file__).resolve().parents[2] / "assets" / "samples" / "astronaut.jpg"
+ASTRONAUT = Path(__file__).resolve().parents[2] / "src" / "animegan" / "samples" / "astronaut.jpg"
 
 
 def _wide_canvas() -> proc.Planes:

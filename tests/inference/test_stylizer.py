@@ -161,7 +161,7 @@ ROOT = Path(__file__).parents[2]
 @pytest.mark.parametrize("trained", ["shinkai", str(ROOT / "benchmarks" / "models" / "animeganv2-shinkai.safetensors"),
                                      str(ROOT / "benchmarks" / "models" / "animeganv2-shinkai-pruned40.safetensors")])
 def test_bf16_trained_model_stays_within_2_of_fp32_on_a_real_photo(trained):
-    photo = Image.open(ROOT / "assets" / "samples" / "chelsea.jpg").convert("RGB")
+    photo = Image.open(ROOT / "src" / "animegan" / "samples" / "chelsea.jpg").convert("RGB")
     opts = StylizeOptions(max_side=256)
     ref = np.asarray(Stylizer(trained, precision="fp32").stylize(photo, opts), np.float32)
     fast = np.asarray(Stylizer(trained, precision="bf16").stylize(photo, opts), np.float32)

@@ -57,7 +57,7 @@ def browser():
 
 def test_page_stylizes_a_photo_and_shows_the_result(server: Server, browser, tmp_path: Path) -> None:
     photo = tmp_path / "astronaut.jpg"
-    Image.open(REPO / "assets" / "samples" / "astronaut.jpg").convert("RGB").resize((256, 256)).save(photo,
+    Image.open(REPO / "src" / "animegan" / "samples" / "astronaut.jpg").convert("RGB").resize((256, 256)).save(photo,
                                                                                                       quality=92)
     page = browser.new_page(viewport={"width": 1100, "height": 700})
     console_errors: list[str] = []

@@ -13,13 +13,13 @@ from animegan.errors import InputError
 pytest.importorskip("dlib")
 F = pytest.importorskip("animegan.training.faces")
 
-ASTRONAUT = Path(__file__).resolve().parents[2] / "assets" / "samples" / "astronaut.jpg"
+ASTRONAUT = Path(__file__).resolve().parents[2] / "src" / "animegan" / "samples" / "astronaut.jpg"
 
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
     if not ASTRONAUT.is_file():
-        pytest.skip("assets/samples/astronaut.jpg is not in this checkout")
+        pytest.skip("src/animegan/samples/astronaut.jpg is not in this checkout")
     return np.array(Image.open(ASTRONAUT).convert("RGB"))
 
 

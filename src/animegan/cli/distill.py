@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def distill(
-    config: Annotated[Path, typer.Argument(help="Distillation TOML, e.g. configs/distill-shinkai.toml.")],
+    config: Annotated[Path, typer.Argument(help="Distillation TOML, e.g. src/animegan/configs/distill-shinkai.toml.")],
     run_dir: Annotated[str | None, typer.Option("--run-dir", help="Run folder (resumes if it has a "
                                                                    "checkpoint).")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Total steps (overrides the config).")] = None,

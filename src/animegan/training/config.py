@@ -2,7 +2,7 @@
 
 One source of truth: the resolved config is saved in every run folder and printed by ``--dry-run``.
 The dataclass defaults are the official AnimeGANv2 recipe (REFERENCE.md §3) with Hayao's weights;
-``configs/*.toml`` name the presets. A preset may start with ``extends = "hayao"`` (a preset name or a
+``animegan/configs/*.toml`` name the presets. A preset may start with ``extends = "hayao"`` (a preset name or a
 path relative to the file) and then only list what differs. Unknown keys and wrong types stop with a
 :class:`ConfigError` naming the key and the file.
 """
@@ -22,9 +22,10 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import ConfigError
+from ..resources import presets_dir
 
-#: where the shipped presets live (repo checkout: <root>/configs)
-PRESET_DIR = Path(__file__).resolve().parents[3] / "configs"
+#: where the shipped presets live (package data: ``animegan/configs``)
+PRESET_DIR = presets_dir()
 
 
 @dataclass
