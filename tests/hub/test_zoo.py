@@ -324,3 +324,11 @@ def test_import_converts_a_foreign_pt_state_dict(tmp_path):
     loaded, _ = load_generator_file(path)
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_every_shipped_download_declares_its_size_or_a_cap():
+    """A mirror cannot make a zoo download fill the disk: each file has an exact size or a max_size."""
+    for entry in zoo.list_models():
+        for f in entry.files:
+            cap = f.size or f.max_size
+            assert cap is not None and 0 < cap <= 64 << 20, (entry.name, f.filename)

@@ -6,12 +6,15 @@ Layout (``cache_dir()`` is the platformdirs user cache dir for "animegan", or ``
     <cache_dir>/models/face_paint_512_v2.pt.verified   marker: size, mtime and checksum seen at verification
     <cache_dir>/models/my_style.safetensors            a model brought in by `animegan models import`
     <cache_dir>/models/index.json                      the imported models (written atomically)
+    <cache_dir>/models/index.lock                      held while a process reads-modifies-writes the index
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,44 @@ def index_path() -> Path:
     return models_dir() / "index.json"
 
 
+def lock_path() -> Path:
+    return models_dir() / "index.lock"
+
+
+@contextlib.contextmanager
+def index_lock() -> Iterator[None]:
+    """Hold an exclusive lock on the index (blocking) for one short read-modify-write.
+
+    An advisory ``flock`` on ``index.lock`` beside the index: every writer in this package takes
+    it, so concurrent ``models import`` / ``remove`` never lose each other's entries. The lock
+    file stays (deleting it would let two processes lock two different files); the kernel drops
+    the lock when its holder exits, kill -9 included.
+    """
+    path = lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot open the imported-models index lock ({exc.strerror or exc})") from None
+    try:
+        _lock(fd)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def update_index(change: Callable[[dict[str, dict[str, Any]]], Any]) -> Any:
+    """Read the index, let ``change`` edit it in place, write it back: all under :func:`index_lock`.
+
+    Returns what ``change`` returns; when ``change`` raises, the index is left as it was.
+    """
+    with index_lock():
+        models = read_index()
+        result = change(models)
+        write_index(models)
+        return result
+
+
 def read_index() -> dict[str, dict[str, Any]]:
     """The imported models by name (empty when nothing was imported yet)."""
     path = index_path()
@@ -66,6 +107,21 @@ def write_index(models: dict[str, dict[str, Any]]) -> None:
     """Replace the index atomically (a crash leaves the old index or the new one, never half)."""
     data = {"version": INDEX_VERSION, "models": dict(sorted(models.items()))}
     atomic_write_bytes(index_path(), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: lock the first byte instead
+        import msvcrt
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after ~10 s; keep waiting
+                continue
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 # -- verification markers: a file checked once is trusted while its size and mtime stay the same --

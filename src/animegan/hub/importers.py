@@ -32,7 +32,7 @@ import torch
 from ..errors import ModelError
 from ..nn import GENERATORS
 from .download import git_blob_sha1, sha256_file
-from .weights import FORMAT_TAG, ModelInfo
+from .weights import FORMAT_TAG, ModelInfo, read_safetensors, safetensors_metadata
 
 __all__ = ["ANIMEGANV2_LICENCE", "CARTOONGAN_LICENCE", "detect_arch", "git_blob_sha1", "import_weights",
            "infer_config", "sha256_file"]
@@ -76,12 +76,12 @@ def import_weights(path: str | os.PathLike, arch: str | None = None) -> tuple[di
     if path.is_dir():
         state, kind = _read_npy_folder(path), "folder of .npy"
     elif path.suffix == ".safetensors":
-        state, meta = _read_safetensors_any(path)
-        if meta.get("format") == FORMAT_TAG:
-            info = ModelInfo.from_metadata(meta, source)
+        if safetensors_metadata(path).get("format") == FORMAT_TAG:  # ours: header checked before reading
+            state, info = read_safetensors(path)
             if arch is not None and info.arch != arch:
                 raise ModelError(f"{source}: holds a {info.arch!r} generator, not {arch!r}")
             return state, info
+        state, _ = _read_safetensors_any(path)
         kind = "safetensors"
     elif path.suffix == ".npy":
         raise ModelError(f"{source}: a single .npy holds one tensor; pass the folder of .npy files instead")

@@ -75,32 +75,128 @@ def save_weights(path: str | os.PathLike, model: nn.Module | dict[str, torch.Ten
 
 
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelInfo]:
-    """Read one of our weights files: (fp32 state dict, info). Clear errors for corrupt files."""
+    """Read one of our weights files: (fp32 state dict, info). Clear errors for corrupt files.
+
+    The header (metadata and tensor shapes) is checked against the architecture it names before
+    any tensor is read: a crafted config or shape cannot make this allocate more than the file
+    holds. Non-finite values are refused.
+    """
     from safetensors import SafetensorError, safe_open
 
     source = str(path)
     try:
         with safe_open(source, framework="pt", device="cpu") as f:
             meta = f.metadata()
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+            info = ModelInfo.from_metadata(meta, source)
+            check_shapes(info.arch, info.config, shapes, source)
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except FileNotFoundError:
         raise ModelError(f"{source}: weights file not found") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{source}: not a valid safetensors file ({_first_line(exc)})") from None
-    info = ModelInfo.from_metadata(meta, source)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    check_finite(state, source)
     return state, info
+
+
+def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a safetensors file, read from its header alone (no tensor is loaded)."""
+    from safetensors import SafetensorError, safe_open
+
+    source = str(path)
+    try:
+        with safe_open(source, framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {})
+    except FileNotFoundError:
+        raise ModelError(f"{source}: weights file not found") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{source}: not a valid safetensors file ({_first_line(exc)})") from None
+
+
+# -- checks on what a file claims, before anything is allocated from it --------------------------
+
+#: allowed range of each integer config value, per architecture (a list value: of each element).
+#: Generous (several times the largest network shipped or trained here) but finite, so that a
+#: crafted file cannot ask for a network of gigabytes; the tensor-shape check below does the rest.
+CONFIG_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
+    "cartoongan": {"base_channels": (1, 1024), "n_res_blocks": (1, 8)},
+    "resnet_sam": {"width": (1, 1024), "n_res_blocks": (1, 64), "n_down": (1, 6), "sam_kernel": (1, 31)},
+    "animeganv2_slim": {"widths": (1, 2048), "hidden": (1, 4096)},
+}
+#: the range of an integer config value that the table above does not name
+DEFAULT_INT_LIMIT = (0, 4096)
+
+
+def check_config(arch: str, config: Any, source: str) -> None:
+    """Refuse a config whose values are of the wrong type or out of range; one line naming the value."""
+    from ..nn import GENERATORS
+
+    if arch not in GENERATORS:
+        raise ModelError(f"{source}: unknown architecture {arch!r} (known: {', '.join(sorted(GENERATORS))})")
+    if not isinstance(config, dict):
+        raise ModelError(f"{source}: config is a {type(config).__name__}, not an object")
+    limits = CONFIG_LIMITS.get(arch, {})
+    for key, value in config.items():
+        low, high = limits.get(key, DEFAULT_INT_LIMIT)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, bool) or item is None or isinstance(item, str):
+                continue  # flags and names; the config class validates them
+            if not isinstance(item, int):
+                raise ModelError(f"{source}: config {key}={json.dumps(value)} is not an integer")
+            if not low <= item <= high:
+                raise ModelError(f"{source}: config {key}={json.dumps(value)} out of range ({low}..{high} "
+                                 f"for {arch!r}); the file is damaged or not an animegan model")
+
+
+def expected_shapes(arch: str, config: dict[str, Any], source: str) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes of ``build_generator(arch, config)``, from a network on the meta device.
+
+    Nothing is allocated: the meta device records shapes only. ``config`` is range-checked first.
+    """
+    check_config(arch, config, source)
+    try:
+        with torch.device("meta"):
+            model = build_generator(arch, config)
+    except ModelError as exc:
+        raise ModelError(f"{source}: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{source}: invalid config for {arch!r} ({_first_line(exc)})") from None
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_shapes(arch: str, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    """:class:`WeightsMismatchError` unless ``shapes`` are exactly those of the network ``config`` builds.
+
+    Called with the shapes of a file's header before its tensors are read, and before the real
+    network is built: when they match, building and loading cost what the file holds, no more.
+    """
+    _raise_on_mismatch(expected_shapes(arch, config, source), shapes, source)
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinity (they give black or garbage images)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ModelError(f"{source}: weights hold NaN or infinite values (in {', '.join(bad[:3])}{more}); "
+                         "the file is damaged or comes from a diverged training run")
+
+
+def _raise_on_mismatch(own: dict[str, tuple[int, ...]], state: dict[str, tuple[int, ...]], source: str) -> None:
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape = sorted(f"{k} {tuple(state[k])} vs {tuple(own[k])}"
+                   for k in set(own) & set(state) if tuple(state[k]) != tuple(own[k]))
+    if missing or unexpected or shape:
+        raise WeightsMismatchError(source, missing, unexpected, shape)
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """``load_state_dict(strict=True)``, with a :class:`WeightsMismatchError` listing what differs."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shape = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                   for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or unexpected or shape:
-        raise WeightsMismatchError(source, missing, unexpected, shape)
+    _raise_on_mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                       {k: tuple(v.shape) for k, v in state.items()}, source)
     model.load_state_dict(state, strict=True)
     return model
 
@@ -123,13 +219,24 @@ def load_generator_file(path: str | os.PathLike, arch: str | None = None) -> tup
 
 
 def read_any_weights(path: Path, arch: str | None = None) -> tuple[dict[str, torch.Tensor], ModelInfo]:
-    """(state dict, info) from our safetensors or a foreign file; ``arch``, when given, must match."""
-    if path.suffix == ".safetensors":
+    """(state dict, info) from our safetensors or a foreign file; ``arch``, when given, must match.
+
+    A ``.safetensors`` file with our metadata is read as ours; any other (a foreign safetensors
+    file, ``.pt``, ``.pth``, a folder of ``.npy``) goes to the importers. Either way the result has
+    been checked: a config in range, tensor shapes exactly those of the network it describes
+    (checked before that network is built, so a crafted file cannot allocate more than it holds),
+    and finite values.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file() \
+            and safetensors_metadata(path).get("format") == FORMAT_TAG:
         state, info = read_safetensors(path)
     else:
         from .importers import import_weights
 
         state, info = import_weights(path, arch=arch)
+        check_shapes(info.arch, info.config, {k: tuple(v.shape) for k, v in state.items()}, str(path))
+        check_finite(state, str(path))
     if arch is not None and info.arch != arch:
         raise ModelError(f"{path}: holds a {info.arch!r} generator, not {arch!r}")
     return state, info

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,8 @@ class ZooFile:
     url: str
     sha256: str | None = None
     git_blob_sha1: str | None = None
-    size: int | None = None
+    size: int | None = None  # exact size in bytes, when published
+    max_size: int | None = None  # without an exact size: the most bytes a download of it may bring
 
     @property
     def checksum(self) -> str:
@@ -267,7 +269,7 @@ class Zoo:
         callback = None if progress is None else functools.partial(progress, zfile.filename)
         cache.clear_verified(dest)
         download_file(url, dest, sha256=zfile.sha256, git_blob_sha1=zfile.git_blob_sha1, size=zfile.size,
-                      progress=callback, what=f"model {entry.name!r}", hint=hint)
+                      max_bytes=zfile.max_size, progress=callback, what=f"model {entry.name!r}", hint=hint)
         if zfile.checksum:
             cache.mark_verified(dest, zfile.checksum)
         return dest
@@ -305,31 +307,54 @@ class Zoo:
                 except ModelError as exc:
                     raise ModelError(f"{exc}: not the published {key!r} weights; import it under another "
                                      "--name") from None
-        index = cache.read_index()
-        if key in index and not force:
-            raise ModelError(f"a model named {key!r} is already imported; add --force to replace it")
+        if key in cache.read_index() and not force:  # early answer; decided again under the lock below
+            raise ModelError(_already_imported(key))
         state, info = read_any_weights(path, arch)
         load_state_strict(build_generator(info.arch, info.config), state, str(path))
         info.style = style or info.style or (entry.style if entry else "")
         info.licence = info.licence or (entry.licence if entry else "")
         info.provenance = info.provenance or f"imported from {path.name}"
         filename = f"{key}.safetensors"
-        save_weights(cache.models_dir() / filename, state, info)
-        index[key] = {"file": filename, "arch": info.arch, "config": info.config, "style": info.style,
-                      "licence": info.licence, "description": f"imported from {path}",
-                      "provenance": info.provenance}
-        cache.write_index(index)
-        return entry if entry is not None else _imported_entry(key, index[key])
+        record = {"file": filename, "arch": info.arch, "config": info.config, "style": info.style,
+                  "licence": info.licence, "description": f"imported from {path}", "provenance": info.provenance}
+        folder = cache.models_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        # the slow part (writing the file) happens outside the lock, under a temp name; the lock is
+        # held only to decide, move the file into place and record it, so no concurrent import or
+        # remove can lose an entry, leave an orphan, or let two imports of one name both win
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=".part.safetensors", dir=folder)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            save_weights(tmp, state, info)
+
+            def commit(index: dict[str, dict[str, Any]]) -> None:
+                if key in index and not force:
+                    raise ModelError(_already_imported(key))
+                os.replace(tmp, folder / filename)
+                index[key] = record
+
+            cache.update_index(commit)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return entry if entry is not None else _imported_entry(key, record)
 
     def remove(self, name: str) -> list[Path]:
         """Delete a model's imported and downloaded files from the cache; return what was deleted."""
         entry = self.get_entry(name)
         removed = []
-        index = cache.read_index()
         targets = [self.cache_path(f) for f in entry.files]
-        if entry.name in index:
-            targets.append(cache.models_dir() / index.pop(entry.name)["file"])
-            cache.write_index(index)
+        if entry.name in cache.read_index():
+
+            def drop(index: dict[str, dict[str, Any]]) -> None:
+                rec = index.pop(entry.name, None)
+                if rec is not None:
+                    imported = cache.models_dir() / rec["file"]
+                    if imported.is_file():  # under the lock: a concurrent re-import is not deleted
+                        imported.unlink()
+                        removed.append(imported)
+
+            cache.update_index(drop)
         for target in targets:
             cache.clear_verified(target)
             if target.is_file():
@@ -341,6 +366,10 @@ class Zoo:
     def mirror_base(url_base: str | None = None) -> str | None:
         """The mirror folder in use: ``url_base``, else ``$ANIMEGAN_ZOO_URL_BASE``, else None."""
         return url_base or os.environ.get(URL_BASE_ENV, "").strip() or None
+
+
+def _already_imported(key: str) -> str:
+    return f"a model named {key!r} is already imported; add --force to replace it"
 
 
 def _key(name: str) -> str:
