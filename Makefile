@@ -17,7 +17,7 @@ $(VENV)/.base-installed:
 	touch $@
 
 $(VENV)/.all-installed: $(VENV)/.base-installed pyproject.toml
-	$(PIP) install -q "$(TORCH)" -e ".[video,onnx,server,train,face,dev]"
+	$(PIP) install -q "$(TORCH)" -e ".[all,dev]"
 	touch $@
 
 # Headless Chromium for the page's end-to-end test (Debian's package; Playwright drives it).
@@ -37,7 +37,10 @@ test: $(VENV)/.all-installed browser
 bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py
 	$(PY) -m animegan bench --out benchmarks/results -m benchmarks/models/animeganv2-shinkai.safetensors \
-	  --pruned benchmarks/models/animeganv2-shinkai-pruned40.safetensors
+	  --pruned benchmarks/models/animeganv2-shinkai-pruned40.safetensors $(BENCH_DATA)
+
+# the recorded figures calibrate and measure on the development data when it is beside the checkout
+BENCH_DATA := $(if $(wildcard ../shared/data/photos),--calib ../shared/data/photos --photo ../shared/data/eval/animegan_test)
 
 lint: $(VENV)/.all-installed
 	$(VENV)/bin/ruff check src tests benchmarks

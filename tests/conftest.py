@@ -24,3 +24,30 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own model cache so nothing leaks between tests or into ~/.cache."""
     monkeypatch.setenv("ANIMEGAN_HOME", str(tmp_path_factory.mktemp("animegan-home")))
+
+
+# ---- the tiers that meet the product as users do: counted at the end of every run --------------------
+
+_TIERS = {"installed": "installed-package checks", "docs": "docs-as-tests checks"}
+_TIER_COUNTS: dict[str, dict[str, int]] = {tier: {} for tier in _TIERS}
+
+
+def pytest_runtest_logreport(report):
+    parts = Path(str(report.fspath)).parts
+    tier = next((t for t in _TIERS if "tests" in parts and t in parts), None)
+    if tier is None:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        counts = _TIER_COUNTS[tier]
+        counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = []
+    for tier, label in _TIERS.items():
+        counts = _TIER_COUNTS[tier]
+        text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "none ran"
+        lines.append(f"{label}: {text}")
+    terminalreporter.write_sep("-", "tiers that run what users run")
+    for line in lines:
+        terminalreporter.write_line(line)

@@ -79,5 +79,5 @@ def resolve_policy(device: str = "auto", precision: str = "auto") -> ExecutionPo
             dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         # exact fp32 means plain NCHW eager: bit-for-bit the reference forward pass
         policy = ExecutionPolicy(dev, dtype, channels_last=precision != "fp32")
-    log.info("inference on %s", policy.describe())
+    log.debug("inference on %s", policy.describe())
     return policy

@@ -107,6 +107,7 @@ def test_bench_small_run_writes_json_and_markdown(weights_file: Path, photos: Pa
     assert rows["torch-fp32"]["mean_abs_255"] == 0 and rows["ort-fp32"]["mean_abs_255"] < 0.01
     assert rows["ort-fp32"]["median_s"] > 0 and rows["ort-fp32"]["peak_rss_mib"] > 50
     assert "| ort-fp32 | 32² |" in next(tmp_path.glob("deploy-*.md")).read_text()
+    assert doc["verdict"].startswith("fastest within 2.0/255 of fp32 at 32²")  # the size measured
 
 
 def test_bench_unknown_variant_is_one_line(tmp_path: Path) -> None:

@@ -77,14 +77,15 @@ def test_hub_cache_is_the_default_location(tmp_path, monkeypatch):
         V.build_perceptual("torchvision")
     msg = str(err.value)
     assert V.TORCHVISION_URL in msg and str(tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in msg
-    assert "'random'" in msg and "'teacher-encoder'" in msg
+    assert "model.vgg_weights=random" in msg and "teacher-encoder" in msg
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     torch.save(torchvision_like_state(), tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth")
     assert isinstance(V.build_perceptual("torchvision"), V.VGG19Features)
 
 
 def test_missing_configured_file_says_what_to_download(tmp_path):
-    with pytest.raises(ModelError, match="download https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"):
+    with pytest.raises(ModelError, match=r"save torchvision's VGG19 \(https://download.pytorch.org/models/"
+                                         r"vgg19-dcbb9e9d.pth\) at .*nowhere.pth"):
         V.build_perceptual(str(tmp_path / "nowhere.pth"))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from ..errors import AnimeGANError
 
@@ -23,11 +24,20 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     logger.handlers[:] = [RichHandler(console=err_console, show_time=False, show_path=False, markup=False)]
     logger.setLevel(level)
     logger.propagate = False
+    # Libraries that log through the root logger (onnxruntime.quantization's "Please consider to run
+    # pre-processing" advice) would make `logging.warning` install its own "WARNING:root:" handler.
+    # The root logger gets ours: their errors show as our lines, their advice only with --verbose.
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "_animegan_root", False)]
+    handler = RichHandler(console=err_console, show_time=False, show_path=False, markup=False)
+    handler._animegan_root = True  # type: ignore[attr-defined]
+    handler.setLevel(logging.WARNING if verbose else logging.ERROR)
+    root.addHandler(handler)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    print_error_line(message)
     return typer.Exit(code)
 
 
@@ -43,7 +53,8 @@ def cli_errors() -> Iterator[None]:
 
 
 def print_error_line(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    """``error: message`` on stderr, on one line; the message is plain text (``[video]`` stays as written)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def eprint(*args: object) -> None:

@@ -24,19 +24,22 @@ def register(app: typer.Typer) -> None:
 def export_onnx_cmd(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="Zoo name or weights file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
-    images: Annotated[Path, typer.Option(help="Folder of real photos for the parity check.")] = Path(
-        "../shared/data/eval/animegan_test"),
+    images: Annotated[Path | None, typer.Option(
+        help="Folder of real photos for the parity check (default: the bundled sample photos).")] = None,
     count: Annotated[int, typer.Option(help="How many of those photos to check.")] = 5,
     sizes: Annotated[str, typer.Option(help="Parity sizes, WxH comma-separated.")] = "256x256,513x389,200x300",
     opset: Annotated[int, typer.Option(help="ONNX opset (17 is what is tested).")] = 17,
 ) -> None:
     """Export MODEL to ONNX (input `input`, output `output`, dynamic N/H/W); written only if it matches PyTorch."""
-    from ..compress.onnx_export import PARITY_TOLERANCE, export_onnx, list_images
+    from ..compress.onnx_export import PARITY_TOLERANCE, export_onnx
+    from ..compress.quantize import calibration_photos
     from ..inference.stylizer import load_model
 
     with cli_errors():
         parsed = _parse_sizes(sizes)
-        files = list_images(images, limit=count)
+        if count < 1:
+            raise InputError(f"--count {count}: must be at least 1")
+        files = calibration_photos(images, count)
         module, info = load_model(model)
         result = export_onnx(module, output, images=files, sizes=parsed, opset=opset,
                              metadata={"style": info.style, "licence": info.licence})
@@ -66,7 +69,8 @@ def quantize(
     model: Annotated[Path, typer.Argument(metavar="MODEL.onnx", help="An exported fp32 ONNX file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The INT8 .onnx file to write.")],
     mode: Annotated[str, typer.Option(help="static (QDQ, calibrated) or dynamic.")] = "static",
-    calib: Annotated[Path | None, typer.Option(help="Folder of photos for static calibration.")] = None,
+    calib: Annotated[Path | None, typer.Option(
+        help="Folder of photos for static calibration (default: the bundled sample photos).")] = None,
     method: Annotated[str, typer.Option(help="Calibration: percentile, entropy or minmax.")] = "percentile",
     calib_count: Annotated[int, typer.Option(help="Calibration photos used.")] = 16,
     calib_size: Annotated[int, typer.Option(help="Calibration side in pixels.")] = 256,
@@ -98,7 +102,8 @@ def quantize(
 
 
 def prune(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="AnimeGANv2 zoo name or weights file.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help=(
+        "AnimeGANv2 weights file or zoo name (animeganv2 and animeganv2_slim prune; CartoonGAN does not)."))],
     output: Annotated[Path, typer.Option("--output", "-o", help="The pruned .safetensors to write.")],
     rule: Annotated[str, typer.Option(help="threshold (article: all |w| < t) or ratio.")] = "ratio",
     ratio: Annotated[float, typer.Option(help="Fraction of channels removed per layer (rule ratio).")] = 0.4,
@@ -118,53 +123,31 @@ def prune(
     run_dir: Annotated[Path | None, typer.Option(help="Keep the fine-tune's run folder here (default: temporary).")
                        ] = None,
 ) -> None:
-    """Remove channels from an AnimeGANv2 generator; optionally distil it back; print before/after."""
-    import tempfile
+    """Remove channels from an AnimeGANv2 generator; optionally distil it back; print before/after.
 
-    import torch
-
-    from ..compress import prune as pr
-    from ..compress.onnx_export import list_images
-    from ..hub.weights import info_for, load_generator_file, save_weights
-    from ..inference.stylizer import load_model
-    from ..training.distill import check_precision
+    CartoonGAN models (the shipped styles) are not prunable: make a smaller one with `animegan distill`.
+    """
+    from ..compress.prune import prune_file
 
     with cli_errors():
-        if rule == "ratio" and not 0.0 < ratio < 1.0:
-            raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
-        check_precision(precision, "--precision")
-        calib_files = list_images(calib, limit=8) if calib is not None else None
-        evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
-        if finetune_photos is not None:
-            list_images(finetune_photos)
-        module, info = load_model(model)
-        photos = pr.photo_batch(calib_files, 128) if calib_files else None
-        keep = pr.select_channels(module, rule, ratio=ratio, threshold=threshold, photos=photos)
-        pruned = pr.prune_model(module, keep)
-        save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
-                                              provenance=f"pruned ({rule}) from {model}"))
-        if finetune_photos is not None:
-            with tempfile.TemporaryDirectory() as work:
-                teacher = Path(work) / "teacher.safetensors"
-                save_weights(teacher, module, info)
-                tuned = pr.finetune(teacher, output, pruned.config, photos=[str(finetune_photos)],
-                                    run_dir=run_dir or Path(work) / "run", steps=steps, crop=crop, time_limit_min=minutes,
-                                    batch_size=batch_size, precision=precision, threads=torch.get_num_threads())
-                pruned, _ = load_generator_file(tuned)
-                save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
-                                                      provenance=f"pruned ({rule}) from {model}, distilled"))
-        report = pr.compare(module, pruned, output, evals, size=speed_size)
+        report = prune_file(model, output, rule=rule, ratio=ratio, threshold=threshold, calib=calib,
+                            finetune_photos=finetune_photos, steps=steps, crop=crop, time_limit_min=minutes,
+                            batch_size=batch_size, precision=precision, eval_images=eval_images,
+                            eval_count=eval_count, speed_size=speed_size, run_dir=run_dir)
     for line in report:
         print(line)
 
 
 def bench(
-    model: Annotated[str | None, typer.Option("--model", "-m", help="AnimeGANv2 zoo name or weights file.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=(
+        "Zoo name or weights file, any architecture (default: the zoo's default style)."))] = None,
     sizes: Annotated[str, typer.Option(help="Square sides, comma-separated.")] = "256,512,1024",
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for deploy-*.json/md.")] = Path("benchmarks/results"),
-    calib: Annotated[Path, typer.Option(help="Calibration photos for INT8.")] = Path("../shared/data/photos"),
-    photo: Annotated[Path, typer.Option(help="Folder holding the photo the quality column uses.")] = Path(
-        "../shared/data/eval/animegan_test"),
+    out_dir: Annotated[Path | None, typer.Option("--out", help=(
+        "Also write deploy-<date>.json and .md into this folder (default: print the table only)."))] = None,
+    calib: Annotated[Path | None, typer.Option(
+        help="Calibration photos for INT8 (default: the bundled sample photos).")] = None,
+    photo: Annotated[Path | None, typer.Option(help=(
+        "Folder holding the photo the quality column uses (default: the bundled sample photos)."))] = None,
     pruned: Annotated[Path | None, typer.Option(help="A pruned .safetensors to include.")] = None,
     variants: Annotated[str, typer.Option(help="Comma-separated subset of variants (default: all).")] = "",
     threads: Annotated[int, typer.Option(help="Threads for every backend.")] = 2,
@@ -173,13 +156,17 @@ def bench(
     from ..compress.bench import run_bench
 
     with cli_errors():
-        side_list = [int(s) for s in sizes.split(",") if s.strip()]
+        try:
+            side_list = [int(s) for s in sizes.split(",") if s.strip()]
+        except ValueError:
+            raise InputError(f"--sizes {sizes}: expected square sides like 256,512") from None
         chosen = [v for v in variants.split(",") if v.strip()] or None
         json_path, md_path, table = run_bench(model, side_list, out_dir, calib=calib, photo_dir=photo,
                                               pruned=pruned, variants=chosen, threads=threads,
                                               progress=eprint)
     print(table)
-    print(f"wrote {json_path} and {md_path}")
+    if json_path is not None:
+        print(f"wrote {json_path} and {md_path}")
 
 
 def _parse_sizes(text: str) -> list[tuple[int, int]]:

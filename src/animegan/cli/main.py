@@ -1,7 +1,12 @@
 """The `animegan` command: a thin typer app; each sub-command lives in its own module.
 
-Each module exposes ``register(app)``. A module whose optional dependencies are missing still
-registers its commands' names through a stub that tells the user which extra to install.
+Each module exposes ``register(app)`` and imports its optional dependencies inside the commands,
+through :func:`animegan.extras.require`, so every command is listed (and ``--help`` works) on a
+base install, and running one without its extra prints the ``pip install "animegan[EXTRA]"`` line.
+
+No command shows a traceback for a user error: library errors are one line (``cli_errors``), and
+any other exception becomes ``error: <what>`` plus a hint to rerun with ``--debug``, which prints
+the traceback.
 """
 
 from __future__ import annotations
@@ -13,18 +18,60 @@ import os
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import importlib
+import sys
+import traceback
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
+from .. import __version__
+from ..errors import AnimeGANError
+from ..extras import install_hint
 from .common import fail, setup_logging
 
+#: set by the root ``--debug`` flag for the command being run
+_DEBUG = {"on": False}
+
+
+class _Group(TyperGroup):
+    """The root command group: turns any exception a command lets through into one line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        _DEBUG["on"] = False
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # typer's usage errors, --help, and exits the commands chose
+        except BrokenPipeError:  # `animegan ... | head`: the reader left; stop quietly like other tools
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(1) from None
+        except AnimeGANError as exc:
+            if _DEBUG["on"]:
+                traceback.print_exc()
+            raise fail(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are reported
+            if _DEBUG["on"]:
+                traceback.print_exc()
+                raise fail(_describe(exc)) from None
+            raise fail(f"{_describe(exc)} (run with --debug for the traceback)") from None
+
+
+def _describe(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 app = typer.Typer(name="animegan", help="Photos and videos to anime-style art (AnimeGANv2 family).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # (module, commands it registers, pip extra that provides its optional dependencies)
 _COMMAND_MODULES: list[tuple[str, list[str], str | None]] = [
     ("animegan.cli.stylize", ["stylize"], None),
     ("animegan.cli.models", ["models"], None),
+    ("animegan.cli.eval", ["eval"], None),
     ("animegan.cli.train", ["train"], "train"),
     ("animegan.cli.data", ["data"], "train"),
     ("animegan.cli.distill", ["distill"], "train"),
@@ -34,10 +81,20 @@ _COMMAND_MODULES: list[tuple[str, list[str], str | None]] = [
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"animegan {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
-          quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only.")) -> None:
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
+          debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails."),
+          version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the version and exit.")) -> None:
     setup_logging(verbose, quiet)
+    _DEBUG["on"] = debug
 
 
 def _register_all() -> None:
@@ -55,7 +112,7 @@ def _register_all() -> None:
 def _register_missing(commands: list[str], extra: str | None, missing: str) -> None:
     for name in commands:
         def stub(_name: str = name) -> None:
-            hint = f"pip install 'animegan[{extra}]'" if extra else "reinstall animegan"
+            hint = install_hint(extra) if extra else "reinstall animegan"
             raise fail(f"`animegan {_name}` needs {missing}, which is not installed ({hint})")
 
         app.command(name, help=f"(needs the '{extra}' extra)", context_settings={"ignore_unknown_options": True,

@@ -67,19 +67,52 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         if as_json:
             typer.echo(json.dumps([_entry_dict(zoo, e) for e in entries], indent=2))
             return
-        table = Table(caption="* the default model; `animegan models info NAME` for details",
-                      caption_justify="left")
-        table.add_column("name", no_wrap=True)
-        table.add_column("arch", no_wrap=True)
-        table.add_column("style")
-        table.add_column("licence")
-        table.add_column("status", no_wrap=True)
+        console = Console()
+        statuses = [zoo.status(e) for e in entries]
+        names = [f"{e.name} *" if e.name == default else e.name for e in entries]
+        columns = {"name": names, "arch": [e.arch for e in entries], "style": [e.style for e in entries],
+                   "licence": [e.licence for e in entries], "status": statuses}
+        widths = _column_widths(columns, console.width)
+        with_licence = "licence" in widths
+        caption = "* the default model; `animegan models info NAME` for details"
+        if not with_licence:
+            caption += " and the licence"
+        table = Table()  # the caption is printed below it: a table caption widens rich's layout past the width
+        for column, width in widths.items():
+            table.add_column(column, width=width, no_wrap=column in ("name", "arch"))
         colours = {"bundled": "green", "cached": "green", "imported": "green", "missing": "red"}
-        for e in entries:
-            status = zoo.status(e)
-            name = f"{e.name} *" if e.name == default else e.name
-            table.add_row(name, e.arch, e.style, e.licence, f"[{colours.get(status, 'yellow')}]{status}[/]")
-        Console().print(table)
+        for e, name, status in zip(entries, names, statuses):
+            cells = [name, e.arch, e.style] + ([e.licence] if with_licence else [])
+            table.add_row(*cells, f"[{colours.get(status, 'yellow')}]{status}[/]")
+        console.print(table)
+        console.print(caption, markup=False, highlight=False)
+
+
+def _longest(values: list[str], words: bool = True) -> int:
+    """Length of the longest value (or of the longest word in any value)."""
+    return max((len(part) for value in values for part in (value.split() if words else [value])), default=1)
+
+
+def _column_widths(columns: dict[str, list[str]], total: int) -> dict[str, int | None]:
+    """Column widths that fit ``total`` characters and wrap only between words.
+
+    Wide enough for every value on one line: rich's own layout (None). Narrower: names and archs keep
+    their full width, style and status wrap down to their longest word, the licence takes what is
+    left; where that is less than its longest word, the licence column is left out.
+    """
+    def room(widths: dict[str, int]) -> int:  # borders and one space of padding each side
+        return sum(widths.values()) + 3 * len(widths) + 1
+
+    natural = {k: max(len(k), _longest(v, words=False)) for k, v in columns.items()}
+    if room(natural) <= total:
+        return dict.fromkeys(natural)
+    widths = {k: max(len(k), _longest(v, words=k not in ("name", "arch"))) for k, v in columns.items()}
+    others = {k: w for k, w in widths.items() if k != "licence"}
+    left = total - room(others) - 3
+    if left >= widths["licence"]:
+        widths["licence"] = min(left, natural["licence"])
+        return dict(widths)
+    return dict(others)
 
 
 @models_app.command("info")
@@ -104,7 +137,7 @@ def info(name: str = typer.Argument(..., help="Model name or alias."),
         if data["bundled"]:
             rows.append(("bundled", data["bundled"]))
         for i, f in enumerate(data["files"], 1):
-            checks = [f"{k} {f[k]}" for k in ("sha256", "git_blob_sha1", "size") if f.get(k)]
+            checks = [f"{k} {f[k]}" for k in ("sha256", "git_blob_sha1", "size", "max_size") if f.get(k)]
             rows += [(f"file {i}", f["filename"]), ("  url", f["url"]), ("  checksum", "; ".join(checks) or "-"),
                      ("  cache path", f["cache_path"])]
         if data["import_hint"]:

@@ -24,12 +24,16 @@ from .common import cli_errors, err_console
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train", help="Train a generator (GAN): presets hayao, shinkai, paprika, seed, tiny.")(train)
+    from ..training.config import training_presets
+
+    names = ", ".join(training_presets()) or "none"
+    app.command("train", help=f"Train a generator (GAN): presets {names}; data folders via --set data.photos=DIR "
+                              "--set data.style=DIR.")(train)
 
 
 def train(
-    config: Annotated[str | None, typer.Argument(help="Preset name (hayao, shinkai, paprika, seed, tiny) "
-                                                       "or a TOML file. Default: hayao.")] = None,
+    config: Annotated[str | None, typer.Argument(help="A preset name (listed above) or a TOML file. "
+                                                       "Default: hayao.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", metavar="SECTION.KEY=VALUE",
                                                    help="Override one config value (repeatable), "
                                                         "e.g. --set loss.style=2.0")] = None,
@@ -69,6 +73,9 @@ def train(
         if dry_run:
             _dry_run(cfg)
             return
+        from ..training.config import require_data
+
+        require_data(cfg, config or "hayao")
         _fit(cfg, run_dir, ckpt)
 
 
@@ -79,7 +86,10 @@ def _quote(text: str) -> str:
 
 
 def _dry_run(cfg: Any) -> None:
-    from ..training.config import TrainConfig
+    from rich.markup import escape
+
+    from ..errors import AnimeGANError
+    from ..training.config import TrainConfig, missing_data
     from ..training.sampling import build_datasets, plan_steps
 
     out = Console()
@@ -93,11 +103,19 @@ def _dry_run(cfg: Any) -> None:
             style = "bold yellow" if changed else "dim"
             table.add_row(f"{section}.{key}", f"[{style}]{value!r}[/]")
     out.print(table)
-    data = build_datasets(cfg)
-    plan = plan_steps(cfg, len(data.photos))
-    out.print(f"photos: {len(data.photos)}   style images: {len(data.style)}   "
-              f"steps per epoch: {plan.per_epoch}   init steps: {plan.init}   total steps: {plan.total}",
-              soft_wrap=True)
+    needs = missing_data(cfg)
+    for line in needs:
+        out.print(f"[bold yellow]note:[/] {escape(line)}", soft_wrap=True)
+    if not needs:
+        try:
+            data = build_datasets(cfg)
+        except AnimeGANError as exc:  # a dry run reports what the run would stop on, and still exits 0
+            out.print(f"[bold red]warning:[/] {escape(str(exc))}; the run would stop", soft_wrap=True)
+        else:
+            plan = plan_steps(cfg, len(data.photos))
+            out.print(f"photos: {len(data.photos)}   style images: {len(data.style)}   "
+                      f"steps per epoch: {plan.per_epoch}   init steps: {plan.init}   total steps: {plan.total}",
+                      soft_wrap=True)
     weights = cfg.model.vgg_weights
     if weights not in ("random", "teacher-encoder", "torchvision") and not Path(weights).is_file():
         out.print(f"[bold red]warning:[/] model.vgg_weights file {weights} does not exist; the run would stop",

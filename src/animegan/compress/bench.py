@@ -4,7 +4,9 @@ Each variant runs in its own child process (``python -m animegan.compress.bench 
 that its peak memory is its own and environment switches such as ``THP_MEM_ALLOC_ENABLE`` apply
 from the first allocation. Per size: one warm-up, then the median of several timed forwards on a
 real photo resized to size×size (batch 1). Quality is the output's difference from plain eager
-fp32 PyTorch on the same photo. Results go to ``deploy-<date>.json`` and ``.md``.
+fp32 PyTorch on the same photo. The model defaults to the zoo's default style, the photos (quality
+input and INT8 calibration) to the bundled samples. With an output folder, results also go to
+``deploy-<date>.json`` and ``.md`` there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..extras import require
 
 REPEATS = {256: 5, 512: 3, 1024: 2}
 #: a size is skipped when its warm-up alone predicts more than this many seconds of timing
@@ -53,8 +56,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def machine_description() -> dict[str, Any]:
     """CPU, cores, load and library versions, for the results file."""
-    import onnxruntime
     import torch
+
+    onnxruntime = require("onnxruntime", extra="onnx", feature="`animegan bench`")
 
     cpu = platform.processor()
     try:
@@ -70,30 +74,25 @@ def machine_description() -> dict[str, Any]:
             "onnxruntime": onnxruntime.__version__}
 
 
-def prepare_models(model: str | None, work: Path, calib: Path, pruned: Path | None, wanted: Sequence[str],
+def prepare_models(model: str | None, work: Path, calib: Path | None, pruned: Path | None, wanted: Sequence[str],
                    progress: Callable[[str], None]) -> dict[str, Path]:
-    """Write the files the variants need (weights, ONNX, INT8) into ``work``."""
-    import torch
+    """Write the files the variants need (weights, ONNX, INT8) into ``work``.
 
-    from ..hub.weights import info_for, load_generator_file, save_weights
+    ``model`` None: the zoo's default style; ``calib`` None: the bundled sample photos.
+    """
+    from ..hub.weights import load_generator_file, save_weights
     from ..inference.stylizer import load_model
     from .onnx_export import export_bytes
     from .quantize import quantize_model
 
-    if model is None:
-        from ..nn import build_generator
-
-        torch.manual_seed(0)
-        module = build_generator("animeganv2").eval()
-        info = info_for(module, provenance="random init, seed 0 (speed only)")
-    else:
-        module, info = load_model(model)
+    module, info = load_model(model)
     files = {"weights": work / "model.safetensors"}
     save_weights(files["weights"], module, info)
     needs = {VARIANTS[v].get("file") for v in wanted}
     if needs & {"fp32", "int8-static", "int8-dynamic"}:
         files["fp32"] = work / "fp32.onnx"
         files["fp32"].write_bytes(export_bytes(module))
+    del module  # every variant loads its own copy in its own process
     for mode in ("static", "dynamic"):
         if f"int8-{mode}" in needs:
             progress(f"quantizing ({mode})...")
@@ -110,12 +109,19 @@ def prepare_models(model: str | None, work: Path, calib: Path, pruned: Path | No
     return files
 
 
-def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLike, *, calib: str | os.PathLike,
-              photo_dir: str | os.PathLike, pruned: str | os.PathLike | None = None,
-              variants: Sequence[str] | None = None, threads: int = 2,
-              progress: Callable[[str], None] = lambda _m: None) -> tuple[Path, Path, str]:
-    """Run every variant at every size; write JSON and Markdown; return (json, md, table)."""
+def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLike | None = None, *,
+              calib: str | os.PathLike | None = None, photo_dir: str | os.PathLike | None = None,
+              pruned: str | os.PathLike | None = None, variants: Sequence[str] | None = None, threads: int = 2,
+              progress: Callable[[str], None] = lambda _m: None) -> tuple[Path | None, Path | None, str]:
+    """Run every variant at every size; return (json, md, table).
+
+    ``model`` None: the zoo's default style. ``calib`` and ``photo_dir`` None: the bundled sample
+    photos. JSON and Markdown are written into ``out_dir`` only when it is given (else both paths
+    are None).
+    """
+    from ..hub import zoo
     from .onnx_export import list_images
+    from .quantize import calibration_photos
 
     wanted = list(variants) if variants else [v for v in VARIANTS if pruned is not None or "pruned" not in v]
     unknown = [v for v in wanted if v not in VARIANTS]
@@ -125,13 +131,16 @@ def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLik
         wanted.insert(0, "torch-fp32")  # the reference for speed-up and quality
     if not sizes or min(sizes) < 16:
         raise InputError(f"--sizes {list(sizes)}: need square sides of at least 16")
-    photo = list_images(photo_dir, limit=1)[0]
-    list_images(calib, limit=1)
+    photo = calibration_photos(photo_dir, 1)[0]
+    if calib is not None:
+        list_images(calib, limit=1)  # a calibration folder without images fails before any work
+    model_label = model if model is not None else f"{zoo.default_model_name()} (the default style)"
     machine = machine_description()
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        files = prepare_models(model, work, Path(calib), Path(pruned) if pruned else None, wanted, progress)
+        files = prepare_models(model, work, Path(calib) if calib is not None else None,
+                               Path(pruned) if pruned else None, wanted, progress)
         rows: list[dict[str, Any]] = []
         outputs: dict[tuple[str, int], np.ndarray] = {}
         for name in wanted:
@@ -158,25 +167,39 @@ def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLik
             row["speedup"] = base["median_s"] / row["median_s"]
     machine["load_avg_end"] = list(os.getloadavg())
     doc = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine,
-           "model": model or "animeganv2 random init (seed 0)", "pruned": str(pruned) if pruned else None,
+           "model": model_label, "pruned": str(pruned) if pruned else None,
            "threads": threads, "photo": str(photo), "seconds": round(time.time() - started, 1), "rows": rows,
            "verdict": verdict(rows)}
+    table = markdown(doc)
+    if out_dir is None:
+        return None, None, table
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     json_path, md_path = out_dir / f"deploy-{stamp}.json", out_dir / f"deploy-{stamp}.md"
     from ..io.atomic import atomic_write_bytes
 
-    table = markdown(doc)
     atomic_write_bytes(json_path, (json.dumps(doc, indent=2) + "\n").encode())
     atomic_write_bytes(md_path, table.encode())
     return json_path, md_path, table
 
 
-def verdict(rows: list[dict[str, Any]], size: int = 512) -> str:
-    """The fastest variants at ``size`` within the quality limit (same weights, then pruned too)."""
+def verdict(rows: list[dict[str, Any]], size: int | None = None) -> str:
+    """The fastest variants at ``size`` within the quality limit (same weights, then pruned too).
+
+    ``size`` None: the largest size at which the eager fp32 baseline was measured (sizes skipped
+    for time, or never asked for, are not judged).
+    """
+    if size is None:
+        measured = [r["size"] for r in rows if r["variant"] == "torch-fp32" and r.get("median_s")]
+        if not measured:
+            return "no verdict: the eager fp32 baseline was not measured at any size"
+        size = max(measured)
     parts = []
-    for label, allow_pruned in (("same weights", False), ("pruned allowed", True)):
+    judged = [("same weights", False)]
+    if any("pruned" in r["variant"] for r in rows):
+        judged.append(("pruned allowed", True))
+    for label, allow_pruned in judged:
         ok = [r for r in rows if r["size"] == size and r.get("median_s") and r["variant"] != "torch-fp32"
               and (allow_pruned or "pruned" not in r["variant"])
               and r.get("mean_abs_255", 99) <= QUALITY_LIMIT_255]

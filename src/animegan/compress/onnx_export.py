@@ -27,6 +27,7 @@ from PIL import Image
 from torch import nn
 
 from ..errors import InputError, ModelError
+from ..extras import require
 from ..io.atomic import atomic_path
 
 OPSET = 17
@@ -72,7 +73,7 @@ class ParityReport:
 
 def export_bytes(model: nn.Module, opset: int = OPSET, metadata: dict[str, str] | None = None) -> bytes:
     """The ONNX model of ``model`` (eval mode, CPU, float32) as bytes, with dynamic N, H and W."""
-    import onnx
+    onnx = require("onnx", extra="onnx", feature="ONNX export")
 
     model = model.eval().float().cpu()
     example = torch.zeros(1, 3, 64, 64)
@@ -203,7 +204,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, images: Sequence[s
 
 def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``metadata_props`` of an ONNX file (empty for files made elsewhere)."""
-    import onnx
+    onnx = require("onnx", extra="onnx", feature="ONNX export")
 
     proto = load_onnx(path, load_weights=False)
     return {p.key: p.value for p in proto.metadata_props} if isinstance(proto, onnx.ModelProto) else {}
@@ -211,7 +212,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 def load_onnx(path: str | os.PathLike, load_weights: bool = True) -> object:
     """``onnx.load`` with one clear :class:`InputError` for a missing or non-ONNX file."""
-    import onnx
+    onnx = require("onnx", extra="onnx", feature="ONNX export")
 
     path = Path(path)
     if not path.is_file():

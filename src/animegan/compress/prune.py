@@ -31,6 +31,8 @@ from ..nn.animeganv2_slim import HIDDEN_NAMES, WIDTH_NAMES, AnimeGANv2SlimConfig
 log = logging.getLogger("animegan")
 
 RULES = ("threshold", "ratio")
+#: architectures :func:`prune_model` can cut channels out of
+PRUNABLE_ARCHS = ("animeganv2", "animeganv2_slim")
 #: each unit's output is read by this conv (its input channels are sliced with it)
 _CONSUMER = {"block_a.0": "block_a.1.1", "block_a.1": "block_a.2.1", "block_a.2": "block_b.0.1",
              "block_b.0": "block_b.1.1", "block_b.1": "block_c.0.1", "block_c.0": "block_c.1.layers.0.1",
@@ -62,11 +64,23 @@ def units() -> list[Unit]:
     return out
 
 
+def check_prunable(model: nn.Module, name: str = "model") -> None:
+    """Raise :class:`ModelError` (saying what works instead) unless ``model`` is an AnimeGANv2 generator."""
+    arch = str(getattr(model, "arch", "") or type(model).__name__)
+    if arch in PRUNABLE_ARCHS:
+        return
+    hint = ""
+    if arch == "cartoongan":
+        hint = ("; a CartoonGAN gets smaller by slicing and distillation instead: `animegan distill "
+                "distill-shinkai` (a half-width student sliced from the teacher), or distil it into an "
+                "AnimeGANv2 (`animegan distill distill-shinkai-animeganv2`) and prune that")
+    raise ModelError(f"{name}: a {arch} generator; pruning supports AnimeGANv2 generators only "
+                     f"({', '.join(PRUNABLE_ARCHS)}){hint}")
+
+
 def as_slim(model: nn.Module) -> AnimeGANv2SlimGenerator:
     """An AnimeGANv2 or AnimeGANv2-slim generator as a slim one with the same weights."""
-    arch = getattr(model, "arch", "")
-    if arch not in ("animeganv2", "animeganv2_slim"):
-        raise ModelError(f"pruning supports AnimeGANv2 generators, not {arch or type(model).__name__!r}")
+    check_prunable(model)
     state = model.state_dict()
     cfg = AnimeGANv2SlimConfig(widths=[int(state[f"{n}.1.weight"].shape[0]) for n in WIDTH_NAMES],
                                hidden=[int(state[f"{b}.layers.0.1.weight"].shape[0]) for b in HIDDEN_NAMES])
@@ -96,6 +110,7 @@ def activation_means(model: nn.Module, photos: torch.Tensor) -> dict[str, torch.
 
 def importance(model: nn.Module, photos: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-channel importance of every unit (higher is kept first)."""
+    check_prunable(model)
     state = model.state_dict()
     act = activation_means(model, photos) if photos is not None else None
     scores = {}
@@ -225,3 +240,53 @@ def compare(before: nn.Module, after: nn.Module, after_file: str | os.PathLike |
                      f"(pixels pooled), per photo median {each[len(each) // 2][0]:.2f} dB, worst "
                      f"{each[0][0]:.2f} dB ({each[0][1]}); mean abs diff {float(abs(ref - out).mean() * 127.5):.2f}/255")
     return lines
+
+
+def prune_file(model: str | os.PathLike | None, output: str | os.PathLike, *, rule: str = "ratio",
+               ratio: float = 0.4, threshold: float = 0.01, calib: str | os.PathLike | None = None,
+               finetune_photos: str | os.PathLike | None = None, steps: int = 300, crop: int = 128,
+               time_limit_min: float = 0.0, batch_size: int = 4, precision: str = "fp32",
+               eval_images: str | os.PathLike | None = None, eval_count: int = 10, speed_size: int = 256,
+               run_dir: str | os.PathLike | None = None) -> list[str]:
+    """``animegan prune``: prune ``model`` (zoo name or weights file) into ``output``; the report lines.
+
+    Every input is checked (the architecture included) before any work; ``output`` is written
+    atomically, and re-written with the fine-tuned weights when ``finetune_photos`` is given.
+    """
+    import tempfile
+
+    from ..hub.weights import info_for, load_generator_file, save_weights
+    from ..inference.stylizer import load_model
+    from ..training.distill import check_precision
+    from .onnx_export import list_images
+
+    if rule not in RULES:
+        raise InputError(f"--rule {rule}: unknown (choose {', '.join(RULES)})")
+    if rule == "ratio" and not 0.0 < ratio < 1.0:
+        raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
+    check_precision(precision, "--precision")
+    calib_files = list_images(calib, limit=8) if calib is not None else None
+    evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
+    if finetune_photos is not None:
+        list_images(finetune_photos)
+    module, info = load_model(model)
+    label = str(model) if model is not None else "the default style"
+    check_prunable(module, label)
+    photos = photo_batch(calib_files, 128) if calib_files else None
+    keep = select_channels(module, rule, ratio=ratio, threshold=threshold, photos=photos)
+    pruned = prune_model(module, keep)
+    output = Path(output)
+    save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
+                                          provenance=f"pruned ({rule}) from {label}"))
+    if finetune_photos is not None:
+        with tempfile.TemporaryDirectory() as work:
+            teacher = Path(work) / "teacher.safetensors"
+            save_weights(teacher, module, info)
+            tuned = finetune(teacher, output, pruned.config, photos=[str(finetune_photos)],
+                             run_dir=run_dir or Path(work) / "run", steps=steps, crop=crop,
+                             time_limit_min=time_limit_min, batch_size=batch_size, precision=precision,
+                             threads=torch.get_num_threads())
+            pruned, _ = load_generator_file(tuned)
+            save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
+                                                  provenance=f"pruned ({rule}) from {label}, distilled"))
+    return compare(module, pruned, output, evals, size=speed_size)

@@ -23,9 +23,12 @@ from torch import nn
 
 from ..device import ExecutionPolicy, resolve_policy
 from ..errors import DeviceError, InputError, ModelError
+from ..extras import require
 from ..hub.weights import ModelInfo
 
 log = logging.getLogger("animegan")
+
+FEATURE = "the onnx backend (--backend onnx)"
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -39,7 +42,7 @@ def resolve_providers(names: Sequence[str]) -> list[str]:
 
     CPU is always appended last so that ops a GPU provider lacks still run.
     """
-    import onnxruntime as ort
+    ort = require("onnxruntime", extra="onnx", feature=FEATURE)
 
     available = ort.get_available_providers()
     chosen: list[str] = []
@@ -60,7 +63,7 @@ def resolve_providers(names: Sequence[str]) -> list[str]:
 
 def session_options(threads: int | None = None, spinning: bool = False) -> Any:
     """The SessionOptions every animegan session uses (see the module docstring)."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", extra="onnx", feature=FEATURE)
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -75,7 +78,7 @@ def session_options(threads: int | None = None, spinning: bool = False) -> Any:
 def make_session(model: bytes | str | os.PathLike, *, threads: int | None = None,
                  providers: Sequence[str] = ("cpu",), spinning: bool = False) -> Any:
     """An ``onnxruntime.InferenceSession`` for ONNX bytes or a ``.onnx``/``.ort`` file."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", extra="onnx", feature=FEATURE)
 
     chosen = resolve_providers(providers)
     source = model if isinstance(model, bytes) else str(model)
@@ -126,9 +129,14 @@ class OnnxBackend:
         self._check_io()
         opts = self.session.get_session_options()
         if self.policy.precision != "fp32":
-            log.info("onnx backend: runs the graph's own precision (fp32 or INT8), not %s", self.policy.precision)
+            log.debug("onnx backend: --precision %s does not apply; the graph runs in its own precision",
+                      self.policy.precision)
         log.info("onnx backend: %s on %s, %d intra-op threads, graph optimisation all, spinning off",
                  self.source, ", ".join(self.providers), opts.intra_op_num_threads)
+
+    def describe(self) -> str:
+        """Where and how the graph runs, for the Stylizer's log line (ORT runs the graph's own precision)."""
+        return f"{self.policy.device.type} (ONNX Runtime, the graph's own precision)"
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "cpu", **kwargs: Any) -> OnnxBackend:

@@ -112,10 +112,18 @@ def hub_weights_path() -> Path:
 
 
 def missing_weights_message(path: Path) -> str:
-    return (f"VGG19 weights not found at {path}: download {TORCHVISION_URL} and save it as "
-            f"{hub_weights_path()} (or point the config's vgg weights at the file; caffe vgg19.npy files "
-            f"convert with `animegan data vgg-convert`); offline alternatives: vgg weights = 'random' "
-            f"or 'teacher-encoder'")
+    """What to do when the VGG19 file a config names is absent, for the file it actually looks for."""
+    offline = "offline alternatives: --set model.vgg_weights=random or teacher-encoder"
+    if Path(path) == hub_weights_path():  # model.vgg_weights = "torchvision"
+        return (f"VGG19 weights not found at {path}: download {TORCHVISION_URL} and save it there; {offline}")
+    if Path(path).suffix == ".safetensors":  # the official presets' converted caffe file
+        return (f"VGG19 weights not found at {path} (model.vgg_weights): make this file from the AnimeGANv2 "
+                f"release's caffe vgg19.npy with `animegan data vgg-convert vgg19.npy -o {path} --trust-pickle`, "
+                f"or point model.vgg_weights at another VGG19 file (--set model.vgg_weights=FILE: a converted "
+                f".safetensors or torchvision's {TORCHVISION_FILE}); {offline}")
+    return (f"VGG19 weights not found at {path} (model.vgg_weights): save torchvision's VGG19 "
+            f"({TORCHVISION_URL}) at {path}, or point model.vgg_weights at another VGG19 file "
+            f"(--set model.vgg_weights=FILE); {offline}")
 
 
 def read_vgg_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -187,13 +195,13 @@ class TeacherEncoderFeatures(nn.Module):
 
 
 def teacher_encoder(weights: str | Path, n_res: int = 4) -> TeacherEncoderFeatures:
-    """The encoder of a CartoonGAN teacher read from a ``.npy`` folder (e.g. shared/data/teachers/...)."""
+    """The encoder of a CartoonGAN teacher read from a ``.npy`` folder (the published CartoonGAN release)."""
     from .cartoongan import CartoonGANGenerator, load_npy_folder
 
     path = Path(weights)
     if not path.is_dir():
-        raise ModelError(f"{path}: teacher-encoder needs a CartoonGAN .npy folder "
-                         f"(e.g. ../shared/data/teachers/cartoongan/shinkai)")
+        raise ModelError(f"{path}: teacher-encoder needs a folder of a CartoonGAN's published .npy tensors "
+                         "(see `animegan models info cartoongan_shinkai`)")
     gen = CartoonGANGenerator()
     gen.load_state_dict(load_npy_folder(str(path)), strict=True)
     return TeacherEncoderFeatures(gen, n_res)

@@ -26,16 +26,18 @@ from ..resources import presets_dir
 
 #: where the shipped presets live (package data: ``animegan/configs``)
 PRESET_DIR = presets_dir()
+#: shipped presets whose name starts with this are distillation configs (``animegan distill``)
+DISTILL_PREFIX = "distill-"
 
 
 @dataclass
 class DataConfig:
     """Image folders and augmentation."""
 
-    #: folder of photos (searched recursively)
-    photos: str = "../shared/data/photos"
-    #: folder of anime style frames (searched recursively)
-    style: str = "../shared/data/anime/getchu_faces_128"
+    #: folder of photos (searched recursively); required to train: ``--set data.photos=DIR``
+    photos: str = ""
+    #: folder of anime style frames (searched recursively); required to train: ``--set data.style=DIR``
+    style: str = ""
     #: edge-smoothed copies of the style frames with the same relative names (``animegan data smooth``);
     #: empty: smoothed on the fly from each crop
     smooth: str = ""
@@ -239,9 +241,16 @@ def find_preset(name_or_path: str | Path) -> Path:
         return path
     candidate = PRESET_DIR / f"{name_or_path}.toml"
     if candidate.is_file():
+        if candidate.stem.startswith(DISTILL_PREFIX):
+            raise ConfigError(_distill_hint(str(name_or_path)))
         return candidate
-    known = sorted(p.stem for p in PRESET_DIR.glob("*.toml")) if PRESET_DIR.is_dir() else []
+    known = training_presets()
     raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(known) or 'none'})")
+
+
+def _distill_hint(name: str) -> str:
+    return (f"{name}: a distillation config, not a training preset; run it with "
+            f"`animegan distill {name}` (training presets: {', '.join(training_presets()) or 'none'})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -258,6 +267,8 @@ def _load_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[dict[str
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' loops back to itself")
     data = _read_toml(path)
+    if is_distill_config(data):
+        raise ConfigError(_distill_hint(str(path)))
     parent = data.pop("extends", None)
     layers: list[tuple[dict[str, Any], str]] = []
     if parent is not None:
@@ -318,11 +329,47 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         (0.0 <= cfg.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
         (cfg.run.log_every >= 1 and cfg.run.image_every >= 0 and cfg.run.checkpoint_every >= 0,
          "run.log_every must be >= 1; image_every and checkpoint_every >= 0"),
-        (bool(cfg.data.photos) and bool(cfg.data.style), "data.photos and data.style must name folders"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{source}: {message}")
+
+
+def missing_data(cfg: TrainConfig) -> list[str]:
+    """What a run still needs before it can start: one line per unset data folder (empty when ready)."""
+    needs = []
+    if not cfg.data.photos:
+        needs.append("data.photos is not set: name a folder of photos with --set data.photos=DIR")
+    if not cfg.data.style:
+        needs.append("data.style is not set: name a folder of anime style images with --set data.style=DIR")
+    return needs
+
+
+def require_data(cfg: TrainConfig, source: str = "config") -> None:
+    """ConfigError naming the first unset data folder (``data.photos``, ``data.style``)."""
+    needs = missing_data(cfg)
+    if needs:
+        raise ConfigError(f"{source}: {needs[0]}")
+
+
+def training_presets() -> list[str]:
+    """Names of the shipped training presets (``animegan train NAME``), distillation configs left out."""
+    if not PRESET_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml") if not p.stem.startswith(DISTILL_PREFIX))
+
+
+def distill_presets() -> list[str]:
+    """Names of the shipped distillation configs (``animegan distill NAME``)."""
+    if not PRESET_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in PRESET_DIR.glob(f"{DISTILL_PREFIX}*.toml"))
+
+
+def is_distill_config(data: dict[str, Any]) -> bool:
+    """True for a parsed TOML that is a distillation config (top-level keys such as ``teacher``)."""
+    return any(not isinstance(v, dict) for k, v in data.items() if k != "extends") and (
+        "teacher" in data or "student_arch" in data)
 
 
 def diff_from_defaults(cfg: TrainConfig) -> dict[str, dict[str, Any]]:

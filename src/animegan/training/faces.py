@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..errors import InputError, ModelError
 
-_INSTALL = "face detection needs dlib and its landmark models: pip install 'animegan[face]'"
+_INSTALL = 'face detection needs dlib and its landmark models: pip install "animegan[face]"'
 # dlib's 5-point model: eye corners (0, 1 and 2, 3) and the nose base (4); no mouth, so the mouth is
 # placed on the eye→nose line at this multiple of the eye→nose distance (1.16 measured against 68 points on the astronaut sample)
 _MOUTH_FROM_NOSE = 1.16
@@ -43,11 +43,9 @@ class FaceBox:
 
 
 def _dlib():
-    try:
-        import dlib
-    except ImportError:
-        raise ModelError(_INSTALL) from None
-    return dlib
+    from ..extras import require
+
+    return require("dlib", extra="face", feature="face detection")
 
 
 def landmark_model_path(points: int = 68) -> Path:
