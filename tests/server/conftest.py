@@ -22,3 +22,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_file: Path) -> Iterat
                        "--max-megapixels", "1", "--max-video-mb", "4")
     yield srv
     stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def zoo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``animegan serve`` with no --model: every zoo model, most of them not downloaded (a fresh ANIMEGAN_HOME)."""
+    srv = start_server(tmp_path_factory.mktemp("zoo"), None)
+    yield srv
+    stop_server(srv)

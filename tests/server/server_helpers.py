@@ -76,12 +76,13 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(tmp: Path, model: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+def start_server(tmp: Path, model: Path | None, *args: str, env: dict[str, str] | None = None) -> Server:
+    """``animegan serve`` offering ``model`` (None: every zoo model, as a plain ``animegan serve`` does)."""
     port = free_port()
     log = tmp / f"server-{port}.log"
     full_env = {**os.environ, "ANIMEGAN_HOME": str(tmp / "home"), "OMP_NUM_THREADS": "1", **(env or {})}
-    cmd = [sys.executable, "-m", "animegan", "serve", "--port", str(port), "--model", str(model),
-           "--threads", "1", *args]
+    cmd = [sys.executable, "-m", "animegan", "serve", "--port", str(port),
+           *(("--model", str(model)) if model is not None else ()), "--threads", "1", *args]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     server = Server(f"http://127.0.0.1:{port}", port, proc, log)

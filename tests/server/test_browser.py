@@ -1,7 +1,11 @@
-"""End to end in headless Chromium: pick a photo in the page, stylize it, check the image it shows."""
+"""End to end in headless Chromium: pick a photo in the page, stylize it, check the image it shows.
+
+Screenshots go to ``$ANIMEGAN_SCREENSHOTS`` when it is set (else the test's temporary folder).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -47,6 +51,29 @@ DIFF_JS = """() => {
 }"""
 
 
+# every <img> that is displayed must show a decoded picture (no broken-image box, no alt text)
+BROKEN_IMAGES_JS = """() => [...document.images]
+  .filter((img) => img.checkVisibility())
+  .filter((img) => !(img.complete && img.naturalWidth > 0))
+  .map((img) => img.id || img.alt || img.src)"""
+
+
+def _screens(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("ANIMEGAN_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _record_requests(page) -> list[str]:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
+def _off_server(urls: list[str], server: Server) -> list[str]:
+    return [u for u in urls if not u.startswith((server.url + "/", "blob:", "data:"))]
+
+
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as pw:
@@ -62,10 +89,18 @@ def test_page_stylizes_a_photo_and_shows_the_result(server: Server, browser, tmp
     page = browser.new_page(viewport={"width": 1100, "height": 700})
     console_errors: list[str] = []
     page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    requests = _record_requests(page)
     page.goto(server.url + "/")
     page.wait_for_selector("#model option[value='tiny']", state="attached", timeout=10_000)
     assert page.locator("#model").input_value() == "tiny"
+    # before any result: no Download link, no broken-image boxes, placeholders instead
+    assert not page.locator("#download").is_visible()
+    assert page.evaluate(BROKEN_IMAGES_JS) == []
+    assert page.locator("#before-empty").is_visible() and page.locator("#after-empty").is_visible()
+    page.screenshot(path=str(_screens(tmp_path) / "page-before.png"), full_page=True)
     page.set_input_files("#file", str(photo))
+    assert not page.locator("#download").is_visible()  # a photo, but still no result
+    assert page.locator("#before").is_visible() and page.locator("#after-empty").is_visible()
     page.locator("#strength").fill("0.9")
     page.click("#go")
     page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Done')",
@@ -80,8 +115,10 @@ def test_page_stylizes_a_photo_and_shows_the_result(server: Server, browser, tmp
     link = page.locator("#download")
     assert link.is_visible() and link.get_attribute("download") == "astronaut-anime.png"
     assert link.get_attribute("href").startswith("blob:")
-    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    assert page.evaluate(BROKEN_IMAGES_JS) == []
+    page.screenshot(path=str(_screens(tmp_path) / "page-after.png"), full_page=True)
     assert not console_errors, console_errors
+    assert _off_server(requests, server) == []
 
 
 def test_page_shows_the_servers_error_for_a_bad_file(server: Server, browser, tmp_path: Path) -> None:
@@ -97,3 +134,36 @@ def test_page_shows_the_servers_error_for_a_bad_file(server: Server, browser, tm
     status = page.locator("#status")
     assert "notes.png: not a decodable image" in status.text_content()
     assert status.get_attribute("class") == "error"
+
+
+def test_style_list_has_one_entry_per_model_with_distinct_labels(zoo_server: Server, browser, tmp_path: Path) -> None:
+    import httpx
+
+    offered = httpx.get(zoo_server.url + "/api/v1/models", timeout=30).json()
+    assert len({m["style"] for m in offered["models"]}) < len(offered["models"])  # styles repeat in the zoo
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    page.goto(zoo_server.url + "/")
+    page.wait_for_selector(f"#model option[value='{offered['default']}']", state="attached", timeout=10_000)
+    options = page.evaluate("() => [...document.querySelectorAll('#model option')].map("
+                            "(o) => ({value: o.value, label: o.textContent, disabled: o.disabled}))")
+    labels = [o["label"] for o in options]
+    assert sorted(o["value"] for o in options) == sorted(m["name"] for m in offered["models"])
+    assert len(set(labels)) == len(labels), labels
+    unavailable = {m["name"] for m in offered["models"] if not m["available"]}
+    assert {o["value"] for o in options if o["disabled"]} == unavailable
+    assert page.locator("#model").input_value() == offered["default"]
+    page.evaluate("() => { const s = document.getElementById('model'); s.size = s.options.length + 1; }")
+    page.locator("#model").screenshot(path=str(_screens(tmp_path) / "style-list.png"))  # the list, opened
+
+
+def test_docs_render_offline_from_this_server(server: Server, browser, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    requests = _record_requests(page)
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    page.wait_for_selector(".opblock-summary-path[data-path='/api/v1/stylize']", timeout=15_000)
+    assert "animegan" in page.locator(".swagger-ui .info .title").text_content()
+    paths = page.evaluate("() => [...document.querySelectorAll('.opblock-summary-path')].map((e) => e.dataset.path)")
+    assert {"/api/v1/stylize", "/api/v1/videos", "/api/v1/videos/{job_id}", "/healthz"} <= set(paths)
+    page.screenshot(path=str(_screens(tmp_path) / "docs.png"), full_page=False)
+    assert requests and _off_server(requests, server) == [], requests

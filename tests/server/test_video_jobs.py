@@ -89,3 +89,39 @@ def test_video_job_gif_output(server: Server, tmp_path: Path, fmt: str) -> None:
     out.write_bytes(result.content)
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 6
+
+
+def test_delete_cancels_queued_and_running_jobs_and_frees_the_worker(server: Server, tmp_path: Path) -> None:
+    long_clip = make_clip(tmp_path / "long.mp4", frames=300, size=(32, 32), fps=25)
+    short_clip = make_clip(tmp_path / "short.mp4", frames=4, size=(32, 32))
+    with server.client() as client:
+        def post(clip: Path) -> dict:
+            response = client.post("/api/v1/videos", files={"video": (clip.name, clip.read_bytes())})
+            assert response.status_code == 202, response.text
+            return response.json()
+
+        running = post(long_clip)
+        queued = post(short_clip)
+        deadline = time.monotonic() + 60
+        while client.get(running["status_url"]).json()["frames_done"] < 2:
+            assert time.monotonic() < deadline, "the long job never started"
+            time.sleep(0.05)
+        # a queued job: cancelled at once, never runs
+        gone = client.delete(queued["status_url"])
+        assert gone.status_code == 200 and gone.json()["status"] == "cancelled"
+        assert client.get(queued["result_url"]).status_code == 410
+        # the running job: stopped between frames; the answer comes once its worker is free
+        waiting = post(short_clip)
+        started = time.monotonic()
+        stopped = client.delete(running["status_url"])
+        elapsed = time.monotonic() - started
+        assert stopped.status_code == 200 and stopped.json()["status"] == "cancelled", stopped.text
+        assert stopped.json()["frames_done"] < 300
+        print(f"cancel of a running job answered in {elapsed:.3f} s")
+        assert elapsed < 1.0, f"cancelling took {elapsed:.2f} s"
+        assert _wait_done(client, waiting["id"], timeout=30)["status"] == "done"  # the worker took the next job
+        assert client.get(running["status_url"]).json()["status"] == "cancelled"
+        # a finished job: DELETE forgets it and its files
+        assert client.delete(waiting["status_url"]).json()["status"] == "done"
+        assert client.get(waiting["status_url"]).status_code == 404
+        assert client.delete("/api/v1/videos/0123abcd").status_code == 404

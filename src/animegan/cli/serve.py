@@ -31,6 +31,17 @@ def serve(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    video_max_seconds: Annotated[float, typer.Option(help="Longest video upload in seconds (413 beyond).")] = 300.0,
+    video_max_frames: Annotated[int, typer.Option(help="Most frames in a video upload (413 beyond).")] = 9000,
+    video_max_megapixels: Annotated[float, typer.Option(
+        help="Largest video frame in megapixels (413 beyond; 8.3: 4K UHD).")] = 8.3,
+    video_job_timeout: Annotated[float, typer.Option(help="Seconds a video job may run before it is stopped.")
+                                 ] = 1800.0,
+    header_timeout: Annotated[float, typer.Option(
+        help="Seconds a client has to send its request headers (408 and closed after).")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        help="Seconds a client has to send a whole request body (408 and closed after).")] = 300.0,
+    max_connections: Annotated[int, typer.Option(help="Open connections served at once (503 beyond).")] = 200,
     api_key_env: Annotated[bool, typer.Option(
         "--api-key-from-env", help="Require the X-API-Key header; the key is read from $ANIMEGAN_API_KEY.")
     ] = False,
@@ -38,8 +49,10 @@ def serve(
     """Run the web service: POST /api/v1/stylize, video jobs, docs at /docs and a page at /."""
     import os
 
-    import uvicorn
+    from ..extras import require
 
+    require("fastapi", extra="server", feature="`animegan serve`")
+    require("uvicorn", extra="server", feature="`animegan serve`")
     from ..server import ServerSettings, create_app
 
     with cli_errors():
@@ -53,9 +66,14 @@ def serve(
             concurrency=concurrency, queue_length=queue, request_timeout=timeout,
             max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_video_bytes=int(max_video_mb * 1024 * 1024),
             max_pixels=int(max_megapixels * 1e6), model_cache_size=cache_models, device=device,
-            precision=precision, torch_threads=threads, api_key=key).validate()
+            precision=precision, torch_threads=threads, api_key=key, video_max_seconds=video_max_seconds,
+            video_max_frames=video_max_frames, video_max_pixels=int(video_max_megapixels * 1e6),
+            video_job_timeout=video_job_timeout, header_timeout=header_timeout, body_timeout=body_timeout,
+            max_connections=max_connections).validate()
         app = create_app(settings)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"note: listening on {host}: reachable from other machines"
                           + ("" if key else " and no API key is set"))
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    from ..server.runner import run
+
+    run(app, settings, log_level="info", timeout_graceful_shutdown=5)

@@ -9,21 +9,29 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import AnimeGANError
+from ..extras import require
 from .jobs import VideoJobs
 from .limits import GuardMiddleware, InferencePool
+from .redact import public_message
 from .registry import ModelRegistry
 from .routes import STATIC_DIR, api, pages
 from .settings import ServerSettings
 
 log = logging.getLogger("animegan")
+
+#: where /docs loads Swagger UI's script and stylesheet from: this server, never a CDN
+DOCS_ASSETS = "/docs-assets"
 
 
 @dataclass
@@ -63,24 +71,48 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             ctx.pool.shutdown()
             ctx.jobs.shutdown()
 
-    app = FastAPI(title="animegan", version=__version__, lifespan=lifespan, docs_url="/docs",
+    app = FastAPI(title="animegan", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Photos and videos to anime-style art. Errors are JSON: {\"detail\": \"...\"}.")
     app.state.ctx = ctx
     app.add_exception_handler(AnimeGANError, _library_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(api)
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_docs(app)
     app.add_middleware(GuardMiddleware, settings=settings)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its assets served from this server (the fastapi-offline package ships them)."""
+    offline = require("fastapi_offline", extra="server", feature="the API docs page")
+    assets = Path(offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="animegan API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from the validator service
 
 
 async def _library_error(_request: Request, exc: Exception) -> JSONResponse:
     status = getattr(exc, "http_status", 500)
     if status >= 500:
         log.error("request failed: %s", exc)
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    return JSONResponse({"detail": public_message(str(exc))}, status_code=status)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", None) or "error"
+    return JSONResponse({"detail": public_message(str(detail))}, status_code=status,
+                        headers=getattr(exc, "headers", None))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

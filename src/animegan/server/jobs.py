@@ -2,7 +2,9 @@
 
 Jobs live in a folder of their own (``<jobs_dir>/<id>/``). At most ``max_jobs_queued`` jobs wait or
 run (more get 503); at most ``max_jobs_kept`` finished jobs are kept, oldest removed first with
-their files, so disk use stays bounded.
+their files, so disk use stays bounded. A job is stopped between frame batches when a client
+cancels it (``DELETE``), when it passes ``video_job_timeout`` seconds, or when it decodes more than
+``video_max_frames`` frames (a container that declared fewer); the worker is then free at once.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from starlette.exceptions import HTTPException
 
 from ..errors import AnimeGANError
+from .redact import public_message
 from .settings import ServerSettings
 
 log = logging.getLogger("animegan")
+
+#: states after which a job does no more work
+FINISHED = ("done", "failed", "cancelled")
 
 
 @dataclass
@@ -44,6 +51,8 @@ class VideoJob:
     error_status: int | None = None
     seconds: float | None = None
     created: float = field(default_factory=time.time)
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
 
     def state(self) -> dict[str, Any]:
         progress = None
@@ -77,6 +86,27 @@ class VideoJobs:
         folder.mkdir()
         return job_id, folder
 
+    def cancel(self, job_id: str) -> VideoJob:
+        """Ask a queued or running job to stop (a queued one is cancelled at once); no-op when finished."""
+        job = self.get(job_id)
+        with self._lock:
+            if job.status == "queued":
+                job.status, job.error = "cancelled", "cancelled by the client"
+                job.cancel_requested.set()
+                job.ended.set()
+                shutil.rmtree(job.source.parent, ignore_errors=True)
+            elif job.status == "running":
+                job.cancel_requested.set()
+        return job
+
+    def delete(self, job_id: str) -> VideoJob:
+        """Forget a finished job and delete its files."""
+        job = self.get(job_id)
+        with self._lock:
+            self._jobs.pop(job_id, None)
+        shutil.rmtree(job.source.parent, ignore_errors=True)
+        return job
+
     def active(self) -> int:
         with self._lock:
             return sum(job.status in ("queued", "running") for job in self._jobs.values())
@@ -107,34 +137,71 @@ class VideoJobs:
         shutil.rmtree(folder, ignore_errors=True)
 
     def _evict(self) -> None:
-        finished = [j for j in self._jobs.values() if j.status in ("done", "failed")]
+        finished = [j for j in self._jobs.values() if j.status in FINISHED]
         for job in sorted(finished, key=lambda j: j.created)[:max(0, len(finished) - self.settings.max_jobs_kept)]:
             del self._jobs[job.id]
             shutil.rmtree(job.source.parent, ignore_errors=True)
 
     def _run(self, job: VideoJob) -> None:
         from ..inference.options import StylizeOptions
-        from ..io.video import stylize_video
+        from ..io.video import VideoCancelled, stylize_video
 
-        job.status = "running"
+        with self._lock:
+            if job.status != "queued":  # cancelled while it waited
+                job.ended.set()
+                return
+            job.status = "running"
         started = time.perf_counter()
+        deadline = time.monotonic() + self.settings.video_job_timeout
+        max_frames = self.settings.video_max_frames
+        reason: list[str] = []
+
+        def should_stop() -> bool:
+            if reason:
+                return True
+            if job.cancel_requested.is_set():
+                reason.append("cancelled by the client")
+            elif job.frames_done >= max_frames:
+                reason.append(f"the video has more than {max_frames} frames, this server's limit (its container "
+                              "declared fewer)")
+            elif time.monotonic() > deadline:
+                reason.append(f"over this server's time limit of {self.settings.video_job_timeout:g} s per video job")
+            return bool(reason)
+
         try:
             stylizer = self.registry.get(job.model)
             options = StylizeOptions(strength=job.strength).validate()
 
             def frames_fn(frames: Any) -> Any:
-                return stylizer.stylize_frames(frames, options)
+                # one frame at a time, checking for a stop in between: a cancel frees the worker within a frame
+                out = []
+                for i in range(len(frames)):
+                    if i and should_stop():
+                        raise VideoCancelled(f"stopped after {job.frames_done + i} frames")
+                    out.append(stylizer.stylize_frames(frames[i:i + 1], options))
+                return np.concatenate(out)
 
             def progress(done: int, total: int | None) -> None:
                 job.frames_done, job.frames_total = done, total
 
             limit = self.settings.video_max_side
             max_side = min(job.max_side, limit) if job.max_side else limit
-            stylize_video(job.source, job.result, stylizer=frames_fn, max_side=max_side, progress=progress)
+            stylize_video(job.source, job.result, stylizer=frames_fn, max_side=max_side, progress=progress,
+                          cancel=should_stop)
             job.seconds = round(time.perf_counter() - started, 3)
             job.status = "done"
+        except VideoCancelled:
+            job.seconds = round(time.perf_counter() - started, 3)
+            if job.cancel_requested.is_set():
+                job.status, job.error = "cancelled", "cancelled by the client"
+                shutil.rmtree(job.source.parent, ignore_errors=True)
+            else:
+                job.error = f"stopped after {job.frames_done} frames: {reason[0]}"
+                job.error_status, job.status = 413, "failed"
+                log.warning("video job %s: %s", job.id, job.error)
         except AnimeGANError as exc:
-            job.error = str(exc).replace(str(job.source), job.client_name)
+            log.info("video job %s failed: %s", job.id, exc)
+            job.error = public_message(str(exc), {str(job.source): job.client_name})
             job.error_status = exc.http_status
             job.status = "failed"
         except Exception as exc:  # a job failure must be reported, never kill the worker
@@ -145,8 +212,12 @@ class VideoJobs:
                 job.source.unlink(missing_ok=True)
             except OSError:
                 pass
+            job.ended.set()
 
     def shutdown(self) -> None:
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel_requested.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._own_dir:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -2,7 +2,10 @@
 
 :class:`GuardMiddleware` is pure ASGI so it acts before any body byte is read: it answers 401 for a
 missing API key and 413 for a declared ``Content-Length`` over the limit without touching the body,
-and counts bytes as a chunked body streams in, answering 413 the moment the limit is passed.
+and counts bytes as a chunked body streams in, answering 413 the moment the limit is passed. The
+whole body must arrive within ``body_timeout`` seconds of the headers, else 408 and the connection
+is closed (a client trickling bytes cannot hold a connection open). The header timeout and the
+connection bound live in :mod:`animegan.server.runner` (they act before the app sees a request).
 :class:`Admission` counts running + queued inference jobs so a full queue is refused with 503.
 """
 
@@ -28,6 +31,10 @@ VIDEO_UPLOAD_PATH = "/api/v1/videos"
 
 class _BodyTooLarge(Exception):
     """Raised inside the app's receive() once the body passes the limit (the 413 is already sent)."""
+
+
+class _BodyTimedOut(Exception):
+    """Raised inside the app's receive() once the body deadline has passed (the 408 is already sent)."""
 
 
 async def send_json_error(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -77,12 +84,24 @@ class GuardMiddleware:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         seen = 0
-        state = {"app_started": False, "we_answered": False}
+        state = {"app_started": False, "we_answered": False, "body_done": False}
+        timeout = self.settings.body_timeout
+        deadline = asyncio.get_running_loop().time() + timeout
 
         async def counted_receive() -> Message:
             nonlocal seen
-            message = await receive()
+            if state["body_done"]:  # after the body only a disconnect can come: no deadline for that
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except asyncio.TimeoutError:
+                if not state["app_started"] and not state["we_answered"]:
+                    state["we_answered"] = True
+                    await send_json_error(send, 408, f"request body not received within {timeout:g} s "
+                                          f"({seen} bytes arrived); closing the connection", {"connection": "close"})
+                raise _BodyTimedOut() from None
             if message["type"] == "http.request":
+                state["body_done"] = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     if not state["app_started"] and not state["we_answered"]:

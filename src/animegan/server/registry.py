@@ -95,6 +95,7 @@ class ModelRegistry:
         if model is None:
             raise ModelError(f"model {name!r}: not offered by this server (choose one of: "
                              f"{', '.join(self.offered)})")
+        self.check_available(model)
         with self._lock:  # one load at a time: two requests for a cold model load it once
             stylizer = self._cache.get(model.name)
             if stylizer is not None:
@@ -107,6 +108,21 @@ class ModelRegistry:
                 log.info("model cache: dropped %s", dropped)
             return stylizer
 
+    def check_available(self, model: OfferedModel) -> None:
+        """Raise a client-facing :class:`ModelError` (no server paths in it) when ``model`` has no weights here.
+
+        The zoo's own advice (where to put or how to fetch the file) is for the operator: it goes to the log.
+        """
+        status = model.status()
+        if status in ("file", *_AVAILABLE):
+            return
+        try:
+            self._load_path(model)
+        except ModelError as exc:
+            log.warning("model %s requested but not usable here: %s", model.name, exc)
+        raise ModelError(f"model {model.name!r}: not available on this server (its weights are not on this "
+                         f"machine: {status}); choose a model whose \"available\" is true in GET /api/v1/models")
+
     def cached_names(self) -> list[str]:
         with self._lock:
             return list(self._cache)
@@ -114,9 +130,13 @@ class ModelRegistry:
     def _load(self, model: OfferedModel) -> Any:
         from ..inference.stylizer import Stylizer
 
-        path = Path(model.source) if model.is_path else zoo.resolve_model(model.source, download=False)
+        path = self._load_path(model)
         log.info("loading model %s from %s", model.name, path)
         return Stylizer(path, device=self.settings.device, precision=self.settings.precision)
+
+    @staticmethod
+    def _load_path(model: OfferedModel) -> Path:
+        return Path(model.source) if model.is_path else zoo.resolve_model(model.source, download=False)
 
 
 def _from_entry(entry: zoo.ZooEntry) -> OfferedModel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import ImageTooLargeError, InputError
+from ..inference.color import PALETTE_HELP
 from ..inference.options import StylizeOptions
-from ..io.images import open_image
+from ..io.images import IMAGE_FORMATS, open_image
+from .jobs import FINISHED
 from .schemas import (
     ErrorBody,
     Health,
@@ -57,6 +60,7 @@ async def stylize(
     image: Annotated[UploadFile, File(description="a photo (JPEG, PNG, WebP, ...)")],
     model: Annotated[str | None, Form(description="model name from /api/v1/models (default: the server's)")] = None,
     strength: Annotated[float, Form(ge=0.0, le=1.0, description="1 = full style, 0 = the photo")] = 1.0,
+    palette: Annotated[float, Form(ge=0.0, le=1.0, description=PALETTE_HELP)] = StylizeOptions.palette,
     max_side: Annotated[int | None, Form(ge=16, description="downscale so the longer side is at most this")] = None,
     face: Annotated[bool, Form(description="face-portrait mode: centre square crop")] = False,
     format: Annotated[ImageFormat, Form(description="output format")] = "png",
@@ -68,7 +72,7 @@ async def stylize(
         raise InputError(f"max_side {max_side}: over this server's limit of {limit}")
     data = await image.read()
     name = image.filename or "upload"
-    options = StylizeOptions(max_side=max_side, face=face, strength=strength, ext=format,
+    options = StylizeOptions(max_side=max_side, face=face, strength=strength, palette=palette, ext=format,
                              max_pixels=ctx.settings.max_pixels).validate()
     started = time.perf_counter()
     body, size, used = await ctx.pool.run(_stylize_bytes, ctx, data, name, model or None, options, format)
@@ -84,6 +88,7 @@ def _stylize_bytes(ctx: Any, data: bytes, name: str, model: str | None, options:
     """Decode, stylize and encode on a worker thread; returns (encoded bytes, output size, model name)."""
     stream = io.BytesIO(data)
     stream.name = name  # error messages name the client's file
+    _check_pixels(stream, name, ctx.settings.max_pixels)
     img = open_image(stream, max_pixels=ctx.settings.max_pixels)
     stylizer = ctx.registry.get(model)
     limit = ctx.settings.max_side_limit
@@ -92,6 +97,27 @@ def _stylize_bytes(ctx: Any, data: bytes, name: str, model: str | None, options:
     out = stylizer.stylize(img, options)
     offered = ctx.registry.find(model) if model else None
     return encode_image(out, fmt), out.size, offered.name if offered else ctx.registry.default
+
+
+def _check_pixels(stream: io.BytesIO, name: str, limit: int) -> None:
+    """413 from the image header when it has more pixels than this server decodes (said in the API's terms)."""
+    size = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(stream, formats=list(IMAGE_FORMATS)) as probe:
+                size = probe.size
+        except Image.DecompressionBombError:
+            size = (0, 0)
+        except Exception:  # noqa: BLE001 - not an image: open_image reports it with its reason
+            return
+        finally:
+            stream.seek(0)
+    width, height = size
+    what = f"image is {width}×{height} ({width * height / 1e6:.1f} MP)" if width else "image"
+    if width * height > limit or not width:
+        raise ImageTooLargeError(f"{name}: {what}, over this server's limit of {limit / 1e6:.1f} MP per image; "
+                                 "send a smaller image (the max_side field only shrinks the result)")
 
 
 def encode_image(img: Image.Image, fmt: str, quality: int = 92) -> bytes:
@@ -149,11 +175,14 @@ async def create_video_job(
     chosen = ctx.registry.find(model) if model else ctx.registry.find(ctx.registry.default)
     if model and chosen is None:
         ctx.registry.get(model)  # raises the 422 naming the offered models
+    if chosen is not None:
+        ctx.registry.check_available(chosen)  # a model without weights here: 422 before the upload is kept
     name = video.filename or "upload"
     job_id, folder = ctx.jobs.new_folder()
     source = folder / ("input" + _safe_suffix(name))
     try:
         await run_in_threadpool(_save_upload, video, source)
+        await run_in_threadpool(_check_video_limits, source, name, ctx.settings)
         await run_in_threadpool(_probe_video, source, name)
     except BaseException:
         ctx.jobs.discard(folder)
@@ -168,6 +197,43 @@ def _save_upload(upload: UploadFile, target: Path) -> None:
     upload.file.seek(0)
     with open(target, "wb") as out:
         shutil.copyfileobj(upload.file, out, 1024 * 1024)
+
+
+def _check_video_limits(path: Path, name: str, settings: Any) -> None:
+    """413 when the container declares a video over the server's limits (header only: no frame is decoded)."""
+    import av
+
+    from ..io.video_source import VideoDecodeError
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        return  # not a video: _probe_video says so
+    with container:
+        if not container.streams.video:
+            return
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+        seconds = None
+        if stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration:
+            seconds = container.duration / av.time_base
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        frames = stream.frames or (round(seconds * rate) if seconds and rate else None)
+    if not seconds and not frames:
+        raise VideoDecodeError(f"{name}: its container declares neither a duration nor a frame count, so this "
+                               "server cannot check it against its limits; convert it to MP4 or WebM first")
+    problems = []
+    if width * height > settings.video_max_pixels:
+        problems.append(f"frames of {width}×{height} ({width * height / 1e6:.3g} MP) are over the limit of "
+                        f"{settings.video_max_pixels / 1e6:.3g} MP")
+    if seconds and seconds > settings.video_max_seconds:
+        problems.append(f"{seconds:.1f} s is over the limit of {settings.video_max_seconds:g} s")
+    if frames and frames > settings.video_max_frames:
+        problems.append(f"{frames} frames are over the limit of {settings.video_max_frames}")
+    if problems:
+        raise HTTPException(413, f"{name}: video too large for this server: " + "; ".join(problems))
 
 
 def _probe_video(path: Path, name: str) -> None:
@@ -196,6 +262,8 @@ async def video_job_state(request: Request, job_id: str) -> dict[str, Any]:
     409: {"model": ErrorBody}}, summary="The stylized video of a finished job")
 async def video_job_result(request: Request, job_id: str) -> FileResponse:
     job = _ctx(request).jobs.get(job_id)
+    if job.status == "cancelled":
+        raise HTTPException(410, f"video job {job_id}: cancelled; it has no result")
     if job.status == "failed":
         raise HTTPException(job.error_status if job.error_status and job.error_status < 500 else 409,
                             f"video job {job_id}: failed: {job.error}")
@@ -204,6 +272,22 @@ async def video_job_result(request: Request, job_id: str) -> FileResponse:
     fmt = job.result.suffix[1:]
     return FileResponse(job.result, media_type=VIDEO_MEDIA_TYPES.get(fmt, "application/octet-stream"),
                         filename=f"{_safe(Path(job.client_name).stem)}-anime.{fmt}")
+
+
+@api.delete("/videos/{job_id}", response_model=VideoJobState, responses={404: {"model": ErrorBody}},
+            summary="Cancel a video job, or delete a finished one")
+async def delete_video_job(request: Request, job_id: str) -> dict[str, Any]:
+    """A queued or running job is stopped (its worker is free when this answers) and its files deleted;
+    a finished job is forgotten with its files. Answers the job's last state."""
+    jobs = _ctx(request).jobs
+    job = jobs.get(job_id)
+    if job.status in FINISHED:
+        state = job.state()
+        jobs.delete(job_id)
+        return state
+    jobs.cancel(job_id)
+    await run_in_threadpool(job.ended.wait, 30)
+    return job.state()
 
 
 @pages.get("/healthz", response_model=Health, summary="Liveness and load")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 ImageFormat = Literal["png", "jpg", "webp"]
 VideoFormat = Literal["mp4", "webm", "gif"]
-JobStatus = Literal["queued", "running", "done", "failed"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class ErrorBody(BaseModel):

@@ -51,6 +51,18 @@ class ServerSettings:
     max_jobs_queued: int = 4
     #: longest side of video job output frames (bounds job time and memory)
     video_max_side: int = 1280
+    #: video uploads longer than this many seconds, with more frames, or with larger frames (width × height)
+    #: are refused (413) from the container's header, before the job is queued
+    video_max_seconds: float = 300.0
+    video_max_frames: int = 9000
+    video_max_pixels: int = 8_300_000  # 4K UHD (3840×2160) fits
+    #: seconds a video job may run before it is stopped (status "failed")
+    video_job_timeout: float = 1800.0
+    #: seconds a client has to send the request line and headers, and the whole body (408 / closed after)
+    header_timeout: float = 10.0
+    body_timeout: float = 300.0
+    #: open connections served at once (`animegan serve`); requests beyond get 503
+    max_connections: int = 200
 
     def validate(self) -> ServerSettings:
         """Return self, or raise :class:`ConfigError` naming the bad setting."""
@@ -69,6 +81,13 @@ class ServerSettings:
             (self.max_jobs_kept >= 1, f"jobs kept {self.max_jobs_kept}: must be at least 1"),
             (self.max_jobs_queued >= 1, f"jobs queued {self.max_jobs_queued}: must be at least 1"),
             (self.video_max_side >= 16, f"video max side {self.video_max_side}: must be at least 16"),
+            (self.video_max_seconds > 0, f"video max seconds {self.video_max_seconds}: must be positive"),
+            (self.video_max_frames >= 1, f"video max frames {self.video_max_frames}: must be at least 1"),
+            (self.video_max_pixels >= 16 * 16, f"video max pixels {self.video_max_pixels}: must be at least 256"),
+            (self.video_job_timeout > 0, f"video job timeout {self.video_job_timeout}: must be positive"),
+            (self.header_timeout > 0, f"header timeout {self.header_timeout}: must be positive"),
+            (self.body_timeout > 0, f"body timeout {self.body_timeout}: must be positive"),
+            (self.max_connections >= 2, f"max connections {self.max_connections}: must be at least 2"),
             (self.allowed_models is None or len(self.allowed_models) > 0,
              "allowed models: give at least one, or leave unset for every zoo model"),
         ]

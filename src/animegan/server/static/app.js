@@ -5,6 +5,24 @@ const $ = (id) => document.getElementById(id);
 let photo = null;
 let resultUrl = null;
 
+function showImage(id, url) {
+  // an <img> is shown only once it has a picture: no broken-image box or alt text before that
+  const img = $(id);
+  if (url) {
+    img.src = url;
+    img.hidden = false;
+  } else {
+    img.hidden = true;
+    img.removeAttribute("src");
+  }
+  $(id + "-empty").hidden = Boolean(url);
+}
+
+function optionLabel(m) {
+  // names are unique; the style is added where it differs, so no two entries read the same
+  return m.style && m.style !== m.name ? m.name + " (" + m.style + ")" : m.name;
+}
+
 function setStatus(text, isError = false) {
   $("status").textContent = text;
   $("status").className = isError ? "error" : "";
@@ -17,14 +35,17 @@ async function loadModels() {
     const body = await response.json();
     if (!response.ok) throw new Error(body.detail || response.statusText);
     select.innerHTML = "";
+    const missing = document.createElement("optgroup");
+    missing.label = "Not on this server";
     for (const m of body.models) {
       const option = document.createElement("option");
       option.value = m.name;
-      option.textContent = (m.style || m.name) + (m.available ? "" : " (not on this server)");
+      option.textContent = optionLabel(m);
       option.disabled = !m.available;
       option.selected = m.name === body.default;
-      select.appendChild(option);
+      (m.available ? select : missing).appendChild(option);
     }
+    if (missing.children.length) select.appendChild(missing);
     if (select.selectedOptions.length && select.selectedOptions[0].disabled) {
       const usable = [...select.options].find((o) => !o.disabled);
       if (usable) usable.selected = true;  // the default has no weights here: offer one that works
@@ -41,7 +62,9 @@ function choose(file) {
     return;
   }
   photo = file;
-  $("before").src = URL.createObjectURL(file);
+  showImage("before", URL.createObjectURL(file));
+  showImage("after", null);  // the previous result belongs to another photo
+  $("download").hidden = true;
   $("drop-text").textContent = file.name;
   $("go").disabled = false;
   setStatus("Ready.");
@@ -75,7 +98,7 @@ async function stylize() {
     const blob = await response.blob();
     if (resultUrl) URL.revokeObjectURL(resultUrl);
     resultUrl = URL.createObjectURL(blob);
-    $("after").src = resultUrl;
+    showImage("after", resultUrl);
     const link = $("download");
     link.href = resultUrl;
     link.download = (photo.name.replace(/\.[^.]+$/, "") || "image") + "-anime.png";
