@@ -146,3 +146,49 @@ def test_save_leaves_no_temporary_files(tmp_path):
 def test_unknown_ext_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="--ext"):
         save_image(_gradient(), tmp_path / "x.png", ext="gif")
+
+
+# -- the format allow-list (issue 13 item 5) ---------------------------------------------------------------
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n0 0 moveto 16 16 lineto stroke\nshowpage\n%%EOF\n"
+
+
+def test_eps_is_refused_before_ghostscript_could_run(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    marker = tmp_path / "ghostscript-ran"
+    fake_gs = tmp_path / "gs"
+    fake_gs.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake_gs.chmod(0o755)
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", str(fake_gs), raising=False)
+    path = tmp_path / "drawing.eps"
+    path.write_bytes(EPS)
+    with pytest.raises(ImageDecodeError) as info:
+        open_image(path)
+    assert str(info.value).startswith(f"{path}: not an accepted image format (it looks like EPS;")
+    assert "JPEG, PNG, WEBP, GIF, BMP, TIFF" in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "ICO", "SGI"])
+def test_formats_outside_the_allow_list_are_refused(tmp_path, fmt):
+    path = tmp_path / f"pic.{fmt.lower()}"
+    _gradient(16, 16).save(path, format=fmt)
+    with pytest.raises(ImageDecodeError, match="not an accepted image format"):
+        open_image(path)
+    assert open_image(path, formats=None).size == (16, 16)  # the library can still opt in to every format
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_every_allowed_format_opens(fmt):
+    buffer = io.BytesIO()
+    _gradient(24, 16).save(buffer, format=fmt)
+    assert open_image(buffer.getvalue()).size == (24, 16)
+
+
+def test_animated_gif_gives_its_first_frame():
+    frames = [Image.new("RGB", (20, 12), colour) for colour in ((250, 0, 0), (0, 0, 250))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    first = np.asarray(open_image(buffer.getvalue()).convert("RGB"))
+    assert first[..., 0].mean() > 200 and first[..., 2].mean() < 50

@@ -197,12 +197,30 @@ def from_tensor(y: torch.Tensor) -> np.ndarray:
     return (y.clamp(-1, 1) * 0.5 + 0.5).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Reflection-pad the right and bottom edges of ``x`` up to multiples of ``multiple``."""
+#: the smallest side the generators run on: the first layer's 7×7 reflection pad needs 4 px, and
+#: after two stride-2 downsamplings the 3×3 reflection pads need 2 px, so 4 × 2 = 8 at the input
+MIN_NETWORK_SIDE = 8
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0) -> torch.Tensor:
+    """Pad the right and bottom edges of ``x`` up to multiples of ``multiple`` and at least ``min_side``.
+
+    Reflection where it fits (the pad smaller than the side); tiny images (a side of a few pixels,
+    padded up to the network's minimum) are padded by edge replication instead.
+    """
     height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
+    pad_h = max(-height % multiple, _ceil_to(min_side, multiple) - height)
+    pad_w = max(-width % multiple, _ceil_to(min_side, multiple) - width)
     if not pad_h and not pad_w:
         return x
-    # reflection needs pad < side; tiny images fall back to edge replication
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def network_min_side(multiple: int) -> int:
+    """The least padded side a generator with this size multiple runs on (2 downsamplings of margin)."""
+    return max(MIN_NETWORK_SIDE, 2 * multiple)
+
+
+def _ceil_to(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple

@@ -30,6 +30,10 @@ DEFAULT_MAX_PIXELS = 8192 * 8192
 #: hard cap when ``max_side`` asks for a downscale: Pillow's own decompression-bomb limit
 HARD_MAX_PIXELS = 2 * 89_478_485
 
+#: image formats :func:`open_image` decodes by default (Pillow format ids; GIF gives its first frame).
+#: Every other decoder Pillow has (EPS runs Ghostscript, PSD, FITS, ...) is refused before it is tried.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
 #: extensions ``save_image`` writes, and the Pillow format behind each
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF",
                 "tiff": "TIFF"}
@@ -46,13 +50,15 @@ def source_name(source: ImageSource) -> str:
 
 
 def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               max_side: int | None = None) -> Image.Image:
+               max_side: int | None = None, formats: tuple[str, ...] | None = IMAGE_FORMATS) -> Image.Image:
     """Open and fully decode an image, with EXIF orientation applied.
 
     ``source`` is a path, the file's bytes, or a binary file object. Images over ``max_pixels``
     (None: no limit of ours) are refused from their header with :class:`ImageTooLargeError`.
     With ``max_side`` set the caller will downscale, so the limit rises to :data:`HARD_MAX_PIXELS`
     and JPEGs are decoded at a reduced DCT scale (never below ``max_side``), which keeps memory low.
+    Only ``formats`` (Pillow format ids; None: every format Pillow reads) are decoded; a file in
+    another format is refused with :class:`ImageDecodeError` naming the format, before any decoder runs.
     Raises :class:`ImageDecodeError` for empty, truncated or non-image files.
     """
     name = source_name(source)
@@ -60,7 +66,7 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(fp)
+            img = Image.open(fp, formats=list(formats) if formats is not None else None)
         except Image.DecompressionBombError as exc:
             found = re.search(r"\((\d+) pixels\)", str(exc))
             size = f" ({int(found.group(1)) / 1e6:.0f} MP)" if found else ""
@@ -69,6 +75,10 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                 "(a decompression-bomb guard that --max-side cannot lift); reduce it with another tool first"
             ) from None
         except (OSError, SyntaxError, ValueError) as exc:
+            refused = _refused_format(fp, formats) if type(exc).__name__ == "UnidentifiedImageError" else None
+            if refused:
+                raise ImageDecodeError(f"{name}: not an accepted image format (it looks like {refused}; "
+                                       f"accepted: {', '.join(formats or ())})") from None
             raise ImageDecodeError(f"{name}: not a decodable image ({_reason(exc)})") from None
         width, height = img.size
         pixels = width * height
@@ -87,6 +97,8 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             img.load()
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             raise ImageDecodeError(f"{name}: not a decodable image ({_reason(exc)})") from None
+        if max_side is not None:
+            img = _reduce_for(img, max_side)
     if width == 0 or height == 0:
         raise ImageDecodeError(f"{name}: not a decodable image (zero-sized)")
     try:
@@ -153,6 +165,30 @@ def _fit_mode(image: Image.Image, fmt: str) -> Image.Image:
     return image
 
 
+def _reduce_for(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink a decoded image by a whole factor (box filter) while its longer side stays >= 2 × ``max_side``.
+
+    The caller's float Lanczos downscale then works on a few MP instead of the full image (a 13000²
+    PNG with ``max_side=1024`` peaked at 4.7 GB as float planes); a reduction gap of 2 keeps the
+    result indistinguishable from resampling the full image. Modes whose samples cannot be
+    averaged (palette, 1-bit) are converted first, 16-bit goes through 32-bit and back.
+    """
+    factor = max(img.size) // (2 * max_side)
+    if factor < 2:
+        return img
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode.startswith("I;16"):
+        reduced = img.convert("I").reduce(factor)
+        out = Image.fromarray(np.clip(np.asarray(reduced), 0, 65535).astype(np.uint16))
+        out.info = dict(img.info)
+        return out
+    return img.reduce(factor)
+
+
 def _draft_for(img: Image.Image, max_side: int) -> None:
     """Ask a JPEG decoder for a reduced DCT scale whose longer side stays >= ``max_side``."""
     width, height = img.size
@@ -187,6 +223,29 @@ def _as_stream(source: ImageSource, name: str) -> BinaryIO:
             raise ImageDecodeError(f"{name}: not a decodable image (empty data)")
         return io.BytesIO(data)
     return source
+
+
+def _refused_format(fp: BinaryIO, formats: tuple[str, ...] | None) -> str | None:
+    """The Pillow format ``fp`` looks like when it is one outside ``formats`` (from its first bytes only)."""
+    if formats is None:
+        return None
+    try:
+        fp.seek(0)
+        prefix = fp.read(16)
+        fp.seek(0)
+    except (OSError, ValueError):
+        return None
+    Image.init()
+    for fmt in Image.ID:
+        if fmt in formats:
+            continue
+        accept = Image.OPEN[fmt][1]
+        try:
+            if accept is not None and accept(prefix) is True:
+                return fmt
+        except Exception:  # noqa: BLE001,S112 - a plugin's own sniffing failing means "not this format"
+            continue
+    return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,8 +9,8 @@ file next to the output, the audio is muxed in, and the file is renamed onto the
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -21,20 +21,37 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .atomic import atomic_path
+from ..errors import AnimeGANError, InputError
+from .atomic import atomic_path, sweep_stale_temps
 from .temporal import TemporalSettings, TemporalSmoother
 from .video_parts import EncoderSpec, PartsFolder, SegmentWriter, encoder_for, join_segments
 from .video_source import VideoDecodeError, VideoSource, iter_frames, open_source
 
 log = logging.getLogger("animegan")
 
-__all__ = ["VideoDecodeError", "VideoResult", "output_size", "stylize_video"]
+__all__ = ["VideoCancelled", "VideoDecodeError", "VideoResult", "VideoTruncatedError", "output_size",
+           "stylize_video"]
 
 #: progress(frames_done, frames_total_or_None) — called from the calling thread after each batch
 ProgressFn = Callable[[int, int | None], None]
 FramesFn = Callable[[np.ndarray], np.ndarray]
 _END = object()
+
+
+class VideoCancelled(AnimeGANError):
+    """The ``cancel`` callback of :func:`stylize_video` asked the conversion to stop."""
+
+    http_status = 409
+
+
+class VideoTruncatedError(VideoDecodeError):
+    """Fewer frames could be decoded than the file declares (a cut-off download or copy)."""
+
+    http_status = 422
+
+    def __init__(self, message: str, decoded: int = 0, declared: int = 0):
+        super().__init__(message)
+        self.decoded, self.declared = decoded, declared
 
 
 @dataclass
@@ -47,6 +64,10 @@ class VideoResult:
     seconds: float
     size: tuple[int, int]
     audio: str
+    #: frames the input declares for the converted range (None: unknown)
+    declared: int | None = None
+    #: fewer frames decoded than declared, accepted with ``allow_truncated``
+    truncated: bool = False
 
     @property
     def fps(self) -> float:
@@ -59,13 +80,19 @@ def stylize_video(src: str | Path, dst: str | Path, stylizer: Any = None, model:
                   fps: float | None = None, batch_size: int = 4, temporal: TemporalSettings | float | None = None,
                   resume: bool = False, device: str = "auto", precision: str = "auto", backend: str = "torch",
                   segment_frames: int = 250, progress: ProgressFn | None = None, options: Any = None,
-                  ) -> VideoResult:
+                  cancel: Callable[[], bool] | None = None, allow_truncated: bool = False) -> VideoResult:
     """Stylize the video (or GIF, or folder of frames) ``src`` into ``dst``, keeping its audio.
 
     ``stylizer`` is a ready Stylizer (or any callable on N×H×W×3 uint8 arrays); otherwise one is
     built from ``model`` (zoo name, path or nn.Module) with ``device``/``precision``/``backend``.
     ``temporal`` turns on flicker reduction (a strength in [0, 1) or ``TemporalSettings``).
     ``resume`` keeps the finished segments in ``<dst>.parts/`` from an interrupted run.
+    ``cancel`` is called before each batch; when it returns true the run stops with
+    :class:`VideoCancelled` (finished segments stay for ``resume``).
+    A file that decodes to fewer frames than it declares (cut short) raises
+    :class:`VideoTruncatedError` before anything is written to ``dst`` (the stylized segments stay
+    in ``<dst>.parts/`` for ``resume``); with ``allow_truncated`` it is written with a warning and
+    ``VideoResult.truncated`` set.
     """
     src, dst = Path(src), Path(dst)
     if batch_size < 1:
@@ -80,6 +107,7 @@ def stylize_video(src: str | Path, dst: str | Path, stylizer: Any = None, model:
         raise InputError(f"{dst}: output would overwrite the input")
     source = open_source(src, fps=fps)
     spec = encoder_for(codec, dst, crf, preset)
+    sweep_stale_temps(dst.parent)  # a join's temp file left by a killed earlier run
     size = output_size(source.width, source.height, max_side, spec)
     smoother = _smoother(temporal)
     for note in source.dropped:
@@ -88,7 +116,7 @@ def stylize_video(src: str | Path, dst: str | Path, stylizer: Any = None, model:
 
     settings = {"source": str(src.resolve()), "source_bytes": _size_of(src), "codec": asdict(spec),
                 "size": list(size), "start": start, "end": end, "fps": str(source.fps),
-                "segment_frames": segment_frames, "model": _fingerprint(stylizer, model),
+                "segment_frames": segment_frames, "model": _fingerprint(getattr(frames_fn, "__self__", stylizer), model),
                 "temporal": asdict(smoother.settings) if smoother else None}
     parts = PartsFolder(dst)
     done = parts.load(settings) if resume else []
@@ -104,15 +132,21 @@ def stylize_video(src: str | Path, dst: str | Path, stylizer: Any = None, model:
 
     t0 = time.perf_counter()
     segments = _run_pipeline(source, size, spec, parts, settings, done, frames_fn, smoother, batch_size,
-                             segment_frames, start, end, after_pts, total, progress)
+                             segment_frames, start, end, after_pts, total, progress, cancel)
     elapsed = time.perf_counter() - t0
     if not segments:
         raise VideoDecodeError(f"{src}: no frames between --start {start} and --end {end}")
+    frames = sum(seg["frames"] for seg in segments)
+    truncated = _is_truncated(source, start, end, total, frames)
+    if truncated:
+        message = f"{src}: truncated video: only {frames} of the {total} frames it declares could be decoded"
+        if not allow_truncated:
+            raise VideoTruncatedError(message, frames, int(total or 0))
+        log.warning("%s; writing the %d decoded frames", message, frames)
     with atomic_path(dst) as tmp:
         audio = join_segments(parts, segments, tmp, source, start, end)
     parts.remove()
-    frames = sum(seg["frames"] for seg in segments)
-    return VideoResult(dst, frames, frames - done_frames, elapsed, size, audio)
+    return VideoResult(dst, frames, frames - done_frames, elapsed, size, audio, total, truncated)
 
 
 def output_size(width: int, height: int, max_side: int | None, spec: EncoderSpec) -> tuple[int, int]:
@@ -125,7 +159,7 @@ def output_size(width: int, height: int, max_side: int | None, spec: EncoderSpec
 
 def _run_pipeline(source: VideoSource, size, spec, parts: PartsFolder, settings, done: list[dict],
                   frames_fn: FramesFn, smoother: TemporalSmoother | None, batch_size: int, segment_frames: int,
-                  start, end, after_pts, total, progress) -> list[dict]:
+                  start, end, after_pts, total, progress, cancel=None) -> list[dict]:
     """decode thread → model (this thread) → encode thread, through bounded queues."""
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2)
@@ -206,6 +240,8 @@ def _run_pipeline(source: VideoSource, size, spec, parts: PartsFolder, settings,
             batch = get(decoded)
             if batch is _END:
                 break
+            if cancel is not None and cancel():
+                raise VideoCancelled(f"stopped after {count} frames: cancelled")
             inputs = np.stack([b[0] for b in batch])
             outputs = np.asarray(frames_fn(inputs))
             if outputs.shape != inputs.shape or outputs.dtype != np.uint8:
@@ -275,25 +311,46 @@ def _smoother(temporal: TemporalSettings | float | None) -> TemporalSmoother | N
 def _expected_frames(source: VideoSource, start: float | None, end: float | None) -> int | None:
     if start is None and end is None:
         return source.frame_count
-    stop = end if end is not None else source.start_time + (source.duration or 0)
-    if end is None and not source.duration:
+    if not source.duration:
         return None
-    return max(0, round((stop - (start or source.start_time)) * source.fps))
+    stop = source.start_time + source.duration
+    if end is not None:
+        stop = min(stop, end)
+    return max(0, round((stop - max(start or 0.0, source.start_time)) * source.fps))
+
+
+def _is_truncated(source: VideoSource, start: float | None, end: float | None, declared: int | None,
+                  decoded: int) -> bool:
+    """Whether ``decoded`` falls short of ``declared`` by more than counting slack.
+
+    The container's own count (mp4, mov) is nearly exact: a shortfall over 2 % (at least 2 frames,
+    for edit lists and priming) means the file was cut. A count estimated from the duration
+    (mkv, webm, a --start/--end range) gets 10 % (at least 3 frames) for variable frame rates.
+    """
+    if declared is None or source.kind != "video" or decoded >= declared:
+        return False
+    exact = source.frame_count_exact and start is None and end is None
+    slack = max(2, math.ceil(0.02 * declared)) if exact else max(3, math.ceil(0.10 * declared))
+    return declared - decoded > slack
 
 
 def _fingerprint(stylizer: Any, model: Any) -> str:
-    """Identifies the model for --resume: a name/path as given, else a hash of the weights."""
+    """Identifies the model for --resume from its identity, never from the tensors as they run.
+
+    A Stylizer (also the one built here from ``model``): :meth:`Stylizer.model_id`, i.e. the weights
+    file's sha256 with the arch and config it declares, or for an in-memory module its weights hashed
+    as fp32, so bf16/fp32 runs of the same weights agree. Other callables: their ``info`` or name.
+    """
+    model_id = getattr(stylizer, "model_id", None)
+    if callable(model_id):
+        return str(model_id())
+    module = model if model is not None else getattr(stylizer, "model", None)
+    if module is not None and hasattr(module, "state_dict"):
+        from ..inference.stylizer import module_digest
+
+        return "weights-sha256:" + module_digest(module)
     if isinstance(model, (str, Path)):
         return str(model)
-    module = model if model is not None else getattr(stylizer, "model", None)
-    if module is None:  # a Stylizer keeps its network in its backend
-        module = getattr(getattr(stylizer, "backend", None), "model", None)
-    if module is not None and hasattr(module, "state_dict"):
-        digest = hashlib.sha1()
-        for key, tensor in module.state_dict().items():
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return "sha1:" + digest.hexdigest()
     info = getattr(stylizer, "info", None)
     if info is not None:
         return f"{type(stylizer).__name__}:{info!r}"

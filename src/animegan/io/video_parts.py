@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from ..errors import InputError
+from ..extras import require
 from .atomic import atomic_write_bytes
 from .video_source import VideoSource
+
+av = require("av", extra="video", feature="video conversion")
 
 log = logging.getLogger("animegan")
 
@@ -213,6 +215,9 @@ def join_segments(parts: PartsFolder, segments: list[dict], target: Path, source
             template = first.streams.video[0]
             video = out.add_stream_from_template(template)
         video.time_base = source.time_base
+        # the segments' codec header carries the encoder's time base as its frame rate (12800 for a
+        # 1/12800 mp4 time base): give the muxer the input's rate (mkv writes it as the frame duration)
+        video.codec_context.framerate = source.fps
         if source.rotation_matrix:
             video.set_display_matrix(source.rotation_matrix)
         if source.rotate_tag:

@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
+from ..extras import require
 from .video_parts import pal8_frame
+
+av = require("av", extra="video", feature="video conversion")
 
 _ASS_HEADER = (b"[Script Info]\r\nScriptType: v4.00+\r\n\r\n[Events]\r\nFormat: Layer, Start, End, Style, "
                b"Name, MarginL, MarginR, MarginV, Effect, Text\r\n")

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from ..errors import InputError
+from ..extras import require
+
+av = require("av", extra="video", feature="video conversion")
 
 log = logging.getLogger("animegan")
 
@@ -58,6 +60,8 @@ class VideoSource:
     dropped: list[str] = field(default_factory=list)  # streams that will not be carried over
     frame_files: list[Path] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    #: ``frame_count`` is the container's own count (mp4/mov, a folder), not an estimate from the duration
+    frame_count_exact: bool = False
 
     @property
     def frame_duration(self) -> int:
@@ -116,6 +120,7 @@ def open_source(path: str | Path, fps: float | None = None) -> VideoSource:
             metadata={k: v for k, v in container.metadata.items() if k.lower() not in ("encoder", "major_brand",
                                                                                          "minor_version",
                                                                                          "compatible_brands")},
+            frame_count_exact=bool(stream.frames),
         )
 
 
@@ -190,7 +195,8 @@ def _open_frames_folder(path: Path, fps: float | None) -> VideoSource:
     if rate <= 0:
         raise InputError(f"--fps {fps}: must be positive")
     return VideoSource(path=path, kind="frames", width=width, height=height, fps=rate, time_base=1 / rate,
-                       frame_count=len(files), duration=float(len(files) / rate), frame_files=files)
+                       frame_count=len(files), duration=float(len(files) / rate), frame_files=files,
+                       frame_count_exact=True)
 
 
 def _iter_folder(source: VideoSource, size: tuple[int, int], start: float | None, end: float | None,

@@ -35,7 +35,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import InputError, ModelError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, atomic_write_bytes, sweep_stale_temps
+from .runs import trim_stats
 
 log = logging.getLogger("animegan.distill")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -186,6 +187,7 @@ class TeacherCache:
     def __init__(self, folder: str | Path, teacher_id: str):
         self.folder = Path(folder) / teacher_id
         self.folder.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(self.folder)
         self.teacher_calls = 0
 
     def path(self, crop: CropSpec) -> Path:
@@ -381,7 +383,8 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    sweep_stale_temps(run_dir)  # temp files of a killed earlier run (checkpoint, student, config)
+    atomic_write_bytes(run_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2).encode())
     teacher = load_any_generator(cfg.teacher, cfg.teacher_arch)
     cache = TeacherCache(cfg.cache_dir or run_dir / "teacher-cache", file_id(cfg.teacher))
     crops = plan_crops(list_photos(cfg.photos), cfg.n_crops, cfg.crop_size, cfg.long_side_range, cfg.seed)
@@ -420,6 +423,9 @@ def distill(cfg: DistillConfig, on_log: Callable[[dict[str, float]], None] | Non
         torch.set_rng_state(ck["torch_rng"])
         step = int(ck["step"])
         log.info("resumed %s at step %d", run_dir, step)
+    # rows logged after the checkpoint (before a kill) are logged again by the steps re-run now;
+    # a fresh start (no checkpoint yet) keeps none of a killed run's rows
+    trim_stats(run_dir / "stats.jsonl", step)
 
     def checkpoint() -> None:
         state = {"student": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),

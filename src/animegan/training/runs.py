@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..io.atomic import atomic_path, atomic_write_bytes
+from ..io.atomic import atomic_path, atomic_write_bytes, sweep_stale_temps
 from .config import TrainConfig, config_from_dict, to_toml
 
 _RUN = re.compile(r"^(\d{5})-")
@@ -38,7 +38,11 @@ def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
     """Create the next numbered run folder ``<runs_dir>/<NNNNN>-<name>`` (numbers never reused)."""
     root = Path(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
-    numbers = [int(m.group(1)) for p in root.iterdir() if (m := _RUN.match(p.name))]
+    runs = [p for p in root.iterdir() if _RUN.match(p.name)]
+    for run in runs:  # a run killed in its first checkpoint write is never resumed: its temp file goes here
+        for folder in (run, run / "checkpoints", run / "images"):
+            sweep_stale_temps(folder)
+    numbers = [int(m.group(1)) for p in runs if (m := _RUN.match(p.name))]
     number = max(numbers, default=-1) + 1
     while True:  # another process may take the same number between listing and mkdir
         path = root / f"{number:05d}-{_slug(name)}"
@@ -91,11 +95,7 @@ class StatsLog:
 
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after ``step`` (they are re-run after a resume)."""
-        if not self.path.exists():
-            return
-        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
-        atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+        trim_stats(self.path, step)
 
     def log(self, row: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -113,6 +113,30 @@ class StatsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def trim_stats(path: str | os.PathLike, step: int) -> int:
+    """Keep the rows of a ``stats.jsonl`` logged at or before ``step``; returns how many were dropped.
+
+    A resumed run (``train`` or ``distill``) repeats the steps after its checkpoint, so rows written
+    after it (before a kill) would appear twice. A torn last line (a kill in mid-append) is dropped too.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    text = path.read_text(encoding="utf-8", errors="replace")
+    rows = [line for line in text.splitlines() if line.strip()]
+    kept = []
+    for line in rows:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a row cut short by a kill
+        if isinstance(row, dict) and int(row.get("step", 0)) <= step:
+            kept.append(line)
+    if len(kept) != len(rows) or (text and not text.endswith("\n")):  # the next append starts a new line
+        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+    return len(rows) - len(kept)
 
 
 def read_stats(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

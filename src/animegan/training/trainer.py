@@ -25,8 +25,9 @@ from torch import nn
 
 from ..device import resolve_device
 from ..errors import InputError
+from ..io.atomic import sweep_stale_temps
 from . import losses as L
-from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, set_rng_state
+from .checkpoint import CHECKPOINT_DIR, list_checkpoints, load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .distributed import DistInfo, any_rank, barrier, init_distributed, local_device, mean_over_ranks
 from .runs import StatsLog, make_grid, new_run_dir, save_grid, save_options
@@ -113,6 +114,8 @@ class Trainer:
             run_dir = self._broadcast_path(run_dir)
         self.run_dir = Path(run_dir)
         if self.dist.is_main:
+            for folder in (self.run_dir, self.run_dir / CHECKPOINT_DIR, self.run_dir / "images"):
+                sweep_stale_temps(folder)  # temp files a killed earlier run left (checkpoints up to 64 MB)
             save_options(self.run_dir, cfg)
         self.eval_photos = EvalPhotos(cfg).tensor().to(self.device) if self.dist.is_main else None
         self.stats = (StatsLog(self.run_dir, cfg.run.tensorboard, resume_step=self.step if resume else None)
