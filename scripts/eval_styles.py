@@ -1,10 +1,18 @@
-"""Acceptance figures for the shipped default styles (issue 4) on the evaluation photos.
+"""Teacher comparison of the shipped default styles (issue 4) on the evaluation photos.
 
-For every photo of ``eval/animegan_test`` (resized to ``--max-side``, sides multiples of 4) and
+The colour-fidelity figures (issue 16: chroma deviation and shift, brightness shift, luminance
+structure change, gradient ratio; raw network output and with the colour-and-tone stage) are
+``animegan eval`` now (library: :mod:`animegan.quality`)::
+
+    animegan eval --photos ../shared/data/eval/animegan_test --max-side 512 -o benchmarks/results/colour-eval
+
+This script keeps what ``animegan eval`` cannot do without the research-only teacher weights: for
+every photo of ``eval/animegan_test`` (resized to ``--max-side``, sides multiples of 4) and
 each style: mean absolute difference of our output to the CartoonGAN teacher's, mean absolute U
 and V deviation from the input photo (YUV, 0-255) for ours and for the teacher, and mean absolute
 difference from the input (0-255). Teacher outputs are cached as PNG under ``--work`` so they are
-computed once. Writes a JSON file and prints a Markdown table.
+computed once; the raw student outputs also get the five figures of :func:`animegan.quality.image_figures`
+(``ours_<figure>``). Writes a JSON file and prints a Markdown table.
 
     python scripts/eval_styles.py --styles hayao shinkai paprika --max-side 384 --out benchmarks/results/eval_styles.json
     python scripts/eval_styles.py --teacher-only   # fill the teacher cache (slow), nothing else
@@ -22,6 +30,7 @@ import torch
 from PIL import Image
 
 from animegan.hub.weights import load_generator_file
+from animegan.quality import image_figures
 from animegan.training.distill import load_any_generator
 from animegan.training.losses import rgb_to_yuv
 
@@ -82,6 +91,8 @@ def evaluate(style: str, weights: Path, photos: list[Path], max_side: int, work:
         sums["to_teacher"] += float(np.abs(ours.astype(float) - t).mean())
         sums["ours_to_input"] += float(np.abs(ours.astype(float) - img).mean())
         sums["teacher_to_input"] += float(np.abs(t.astype(float) - img).mean())
+        for name, value in image_figures(img, ours).items():
+            sums[f"ours_{name}"] = sums.get(f"ours_{name}", 0.0) + value
         for who, y in (("ours", yo), ("teacher", yt)):
             sums[f"{who}_u"] += float((y[1] - yi[1]).abs().mean())
             sums[f"{who}_v"] += float((y[2] - yi[2]).abs().mean())

@@ -30,8 +30,17 @@ from rich.progress import (
 from rich.text import Text
 
 from ..errors import AnimeGANError, InputError
+from ..inference.color import PALETTE_HELP
 from ..inference.options import StylizeOptions
-from ..io.discovery import OUTPUT_EXTENSIONS, STDIN, InputItem, discover_inputs, is_image_name, plan_outputs
+from ..io.discovery import (
+    OUTPUT_EXTENSIONS,
+    STDIN,
+    InputItem,
+    discover_inputs,
+    has_glob_magic,
+    is_image_name,
+    plan_outputs,
+)
 from .common import cli_errors, err_console, fail, print_error_line
 
 if TYPE_CHECKING:
@@ -95,6 +104,7 @@ def stylize(
     strength: Annotated[float, typer.Option(help="1 = full style, 0 = the photo.")] = 1.0,
     match_brightness: Annotated[bool, typer.Option(
         "--match-brightness", help="Keep the photo's overall brightness.")] = False,
+    palette: Annotated[float, typer.Option(help=PALETTE_HELP)] = StylizeOptions.palette,
     backend: Annotated[str, typer.Option(
         help="torch, or onnx (ONNX Runtime; --model may then be an .onnx/.ort file, e.g. INT8).")] = "torch",
 ) -> None:
@@ -102,7 +112,7 @@ def stylize(
     with cli_errors():
         options = StylizeOptions(max_side=max_side, tile=tile, tile_pad=tile_pad, face=face,
                                  side_by_side=side_by_side, match_brightness=match_brightness,
-                                 strength=strength, ext=ext, quality=quality).validate()
+                                 strength=strength, palette=palette, ext=ext, quality=quality).validate()
         if batch_size < 1:
             raise InputError(f"--batch-size {batch_size}: must be at least 1")
     stdio = inputs == [STDIN] or output == STDIN
@@ -120,15 +130,11 @@ def stylize(
 
 def _make_stylizer(model: str | None, device: str, precision: str, options: StylizeOptions,
                    backend: str = "torch") -> Stylizer:
-    """Load the weights first, so a bad model is the only line printed, then build the Stylizer."""
-    from ..inference.stylizer import Stylizer, load_model
+    """The Stylizer, built as `video` and the library build it (it loads the weights first, so a bad
+    model is the only line printed; an .onnx/.ort --model runs on the onnx backend)."""
+    from ..inference.stylizer import Stylizer
 
-    if backend == "onnx" and model is not None and Path(model).suffix.lower() in (".onnx", ".ort"):
-        return Stylizer(model, device=device, precision=precision, backend="onnx", options=options)
-    module, info = load_model(model)
-    stylizer = Stylizer(module, device=device, precision=precision, backend=backend, options=options)
-    stylizer.info = info  # keep the file's style and provenance, not "in-memory module"
-    return stylizer
+    return Stylizer(model, device=device, precision=precision, backend=backend, options=options)
 
 
 # ---- one image through stdin/stdout ------------------------------------------------------------
@@ -184,6 +190,12 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
                backend: str = "torch") -> RunTally:
     tally = RunTally()
     start = time.perf_counter()
+    several = len(inputs) > 1 or Path(inputs[0]).is_dir() or has_glob_magic(inputs[0])
+    if several and is_image_name(output) and not output.is_dir():
+        with cli_errors():  # never a folder named like an image
+            what = f"{len(inputs)} inputs were given" if len(inputs) > 1 else f"{inputs[0]} can hold several images"
+            raise InputError(f"-o {output}: names one image file, but {what}; give a folder for -o "
+                             "(e.g. -o out/), or one photo as input")
     found = discover_inputs(inputs, exclude=[output])
     for error in found.errors:
         print_error_line(str(error))
@@ -211,6 +223,10 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
             todo.append((item, target))
     if todo:
         with cli_errors():
+            from ..io.atomic import check_writable_folder
+
+            for folder in sorted({target.parent for _, target in todo}):  # before any image is stylized
+                check_writable_folder(folder, label=f"-o {output}")
             stylizer = _make_stylizer(model, device, precision, options, backend)
             started = time.perf_counter()
             _process(stylizer, todo, options, batch_size, tally)  # Ctrl-C: one line; writes are atomic

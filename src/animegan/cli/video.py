@@ -24,6 +24,8 @@ from rich.progress import (
 from rich.text import Text
 
 from ..errors import InputError
+from ..inference.color import PALETTE_HELP
+from ..inference.options import StylizeOptions
 from .common import cli_errors, err_console, fail
 
 
@@ -52,6 +54,7 @@ def video(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Frames per forward pass.")] = 4,
+    palette: Annotated[float, typer.Option(help=PALETTE_HELP)] = StylizeOptions.palette,
     temporal: Annotated[bool, typer.Option(
         "--temporal", help="Reduce flicker: smooth the output where the input is still.")] = False,
     temporal_strength: Annotated[float, typer.Option(
@@ -59,20 +62,30 @@ def video(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted conversion (finished segments in OUT.parts/ are kept).")] = False,
     segment_frames: Annotated[int, typer.Option(help="Frames per resumable segment.")] = 250,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing/--overwrite", help="Leave OUT alone when it already exists (like stylize).")] = True,
+    allow_truncated: Annotated[bool, typer.Option(
+        "--allow-truncated", help="Write a cut-off input's decodable frames (with a warning) instead of "
+                                  "failing.")] = False,
 ) -> None:
     """Stylize a video (or GIF, or folder of frames), keeping its sound, frame rate and rotation."""
     from ..inference.stylizer import Stylizer
     from ..io.temporal import TemporalSettings
-    from ..io.video import stylize_video
+    from ..io.video import VideoTruncatedError, stylize_video
     from ..io.video_source import open_source
 
     with cli_errors():
         src = Path(source)
         dst = Path(output) if output else default_output(src)
         t_start, t_end = parse_time(start, "--start"), parse_time(end, "--end")
+        if skip_existing and dst.exists():
+            err_console.print(f"skipped: {dst} already exists (pass --overwrite to convert again)",
+                              highlight=False, soft_wrap=True, markup=False)
+            return
         smoothing = TemporalSettings(strength=temporal_strength).validate() if temporal else None
         open_source(src, fps=fps)  # a bad input fails here, before the model loads
-        stylizer = Stylizer(model, device=device, precision=precision, backend=backend)
+        options = StylizeOptions(palette=palette).validate()
+        stylizer = Stylizer(model, device=device, precision=precision, backend=backend, options=options)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       _RateColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("elapsed"),
                       TimeElapsedColumn(),
@@ -86,7 +99,11 @@ def video(
                 result = stylize_video(src, dst, stylizer=stylizer, codec=codec, crf=crf, preset=preset,
                                        max_side=max_side, start=t_start, end=t_end, fps=fps,
                                        batch_size=batch_size, temporal=smoothing, resume=resume,
-                                       segment_frames=segment_frames, progress=progress)
+                                       segment_frames=segment_frames, progress=progress,
+                                       allow_truncated=allow_truncated)
+            except VideoTruncatedError as exc:
+                raise fail(f"{exc}; the {exc.decoded} stylized frames are kept in {dst}.parts/: run the same "
+                           "command with --resume --allow-truncated to write them") from None
             except KeyboardInterrupt:
                 raise fail(f"interrupted: finished segments are kept in {dst}.parts/; run the same command "
                            "with --resume to continue", code=130) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .color import DEFAULT_CHROMA_SMOOTHING, DEFAULT_PALETTE
+
 
 @dataclass
 class StylizeOptions:
@@ -30,6 +32,12 @@ class StylizeOptions:
     match_brightness: bool = False
     #: 1.0 = full style, 0.0 = the input photo; blended in RGB
     strength: float = 1.0
+    #: how much of the style's own colour and tone to keep: 0 = the photo's colours and brightness
+    #: under the style's shading and outlines, 1 = the style's palette (the raw network output)
+    palette: float = DEFAULT_PALETTE
+    #: edge-aware smoothing of the colour (guided filter, radius as a fraction of the shorter side;
+    #: 0 = off): colour areas follow the style's flat regions instead of photo noise
+    chroma_smoothing: float = DEFAULT_CHROMA_SMOOTHING
     #: output format when saving: auto (keep the extension; PNG when there is alpha), png, jpg, webp
     ext: str = "auto"
     #: JPEG/WebP quality when saving
@@ -46,6 +54,11 @@ class StylizeOptions:
             raise InputError(f"--tile-pad {self.tile_pad}: must be >= 0")
         if not 0.0 <= self.strength <= 1.0:
             raise InputError(f"--strength {self.strength}: must be between 0 and 1")
+        from .color import check_palette
+
+        self.palette = check_palette(self.palette)
+        if not 0.0 <= self.chroma_smoothing <= 0.25:
+            raise InputError(f"--chroma-smoothing {self.chroma_smoothing}: must be between 0 (off) and 0.25")
         if self.ext.lower().lstrip(".") not in ("auto", "png", "jpg", "jpeg", "webp"):
             raise InputError(f"--ext {self.ext}: unknown output format (choose auto, png, jpg or webp)")
         if not 1 <= self.quality <= 100:

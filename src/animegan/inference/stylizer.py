@@ -2,7 +2,8 @@
 
 A Stylizer owns preprocess → forward → postprocess: mode and alpha handling, ``max_side``
 downscale, face crop, padding to the network's size multiple, tiling with whole-image
-normalisation statistics above the pixel budget, brightness match, strength and side-by-side.
+normalisation statistics above the pixel budget, the colour-and-tone stage (``palette``,
+:mod:`.color`), brightness match, strength and side-by-side.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..hub.weights import ModelInfo
 from ..io.images import ImageSource, open_image, save_image
 from . import processing as proc
 from .backends import Backend, create_backend
+from .color import apply_palette
 from .options import StylizeOptions
 from .tiling import auto_tile_side, run_tiled, stats_input
 
@@ -46,14 +48,32 @@ def load_model(name_or_path: ModelSource = None) -> tuple[nn.Module, ModelInfo]:
                                               provenance="in-memory module")
     from ..hub.weights import load_generator_file
 
-    if name_or_path is not None and Path(name_or_path).exists():
-        path = Path(name_or_path)
-    else:
-        from ..hub import zoo
-
-        path = zoo.resolve_model(name_or_path if name_or_path is not None else zoo.default_model_name())
-    model, info = load_generator_file(path)
+    model, info = load_generator_file(weights_path(name_or_path))
     return model.eval(), info
+
+
+def weights_path(name_or_path: str | os.PathLike | None = None) -> Path:
+    """The weights file a model name (zoo name or alias, None for the default) or path stands for."""
+    if name_or_path is not None and Path(name_or_path).exists():
+        return Path(name_or_path)
+    from ..hub import zoo
+
+    return zoo.resolve_model(name_or_path if name_or_path is not None else zoo.default_model_name())
+
+
+def module_digest(module: nn.Module) -> str:
+    """sha256 of a module's state dict, floats hashed as fp32 (the same for bf16/fp16 copies of fp32 weights)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        tensor = tensor.detach().to("cpu")
+        if tensor.is_floating_point():
+            tensor = tensor.float()
+        digest.update(key.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 class Stylizer:
@@ -69,23 +89,59 @@ class Stylizer:
     def __init__(self, model: ModelSource = None, *, device: str = "auto", precision: str = "auto",
                  backend: str | Backend = "torch", options: StylizeOptions | None = None):
         self.options = (options or StylizeOptions()).validate()
+        #: the weights file (or ONNX graph) the model came from; None for a module or a ready backend
+        self.weights_path: Path | None = None
+        self._module: nn.Module | None = model if isinstance(model, nn.Module) else None
+        self._model_id: str | None = None
         if isinstance(backend, str):
-            self.policy: ExecutionPolicy = resolve_policy(device, precision)
-            if backend == "onnx" and isinstance(model, (str, os.PathLike)) \
-                    and Path(model).suffix.lower() in (".onnx", ".ort"):
+            if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() in (".onnx", ".ort"):
+                if backend != "onnx":
+                    log.info("%s is an ONNX graph: running it with the onnx backend", model)
+                    backend = "onnx"
                 # an exported (or INT8) graph file: no PyTorch generator to load
+                self.policy: ExecutionPolicy = resolve_policy(device, precision)
+                self.weights_path = Path(model)
                 self.backend: Backend = create_backend(backend, Path(model), self.policy)
                 self.info = getattr(self.backend, "info", None) or ModelInfo(arch="onnx")
             else:
-                module, self.info = load_model(model)
+                if self._module is None:  # load first: a bad model name is the only thing reported
+                    self.weights_path = weights_path(model)
+                module, self.info = load_model(self._module if self._module is not None else self.weights_path)
+                self.policy = resolve_policy(device, precision)
                 self.backend = create_backend(backend, module, self.policy)
         else:
             self.backend = backend
             self.policy = getattr(backend, "policy", None) or resolve_policy(device, precision)
             self.info = getattr(backend, "info", None) or ModelInfo(arch=getattr(backend, "name", "custom"))
         self._warned_untied = False
+        describe = getattr(self.backend, "describe", None)
         log.info("stylizer: %s (%s) via %s on %s", self.info.style or "model", self.info.arch,
-                 self.backend.name, self.policy.describe())
+                 self.backend.name, describe() if callable(describe) else self.policy.describe())
+
+    def model_id(self) -> str:
+        """A stable identity of the model: what a resumable video run or a cache keys on.
+
+        A weights file (or ONNX graph): its sha256, with the architecture and config it declares.
+        An in-memory module: the sha256 of its weights hashed as fp32, so the id does not depend
+        on the precision the Stylizer runs at (a bf16 copy of the same weights has the same id).
+        A ready backend: its name and whatever ModelInfo it carries.
+        """
+        if self._model_id is None:
+            import json
+
+            from ..hub.download import sha256_file
+
+            if self.weights_path is not None:
+                digest = "sha256:" + sha256_file(self.weights_path)
+            elif self._module is not None:
+                digest = "weights-sha256:" + module_digest(self._module)
+            elif isinstance(getattr(self.backend, "model", None), nn.Module):
+                digest = "weights-sha256:" + module_digest(self.backend.model)  # type: ignore[attr-defined]
+            else:
+                digest = "backend:" + str(getattr(self.backend, "name", type(self.backend).__name__))
+            config = json.dumps(self.info.config, sort_keys=True, default=str)
+            self._model_id = f"{digest} {self.info.arch} {config}"
+        return self._model_id
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -146,7 +202,9 @@ class Stylizer:
         opts = self._opts(options)
         height, width = x.shape[-2:]
         multiple = max(1, int(self.backend.size_multiple))
-        xp = proc.pad_to_multiple(x, multiple)
+        # tiny images (a side of a few pixels) are padded up to what the network's reflection pads need
+        least = int(getattr(self.backend, "min_side", 0) or proc.network_min_side(multiple))
+        xp = proc.pad_to_multiple(x, multiple, least)
         tile = self._tile_side(xp.shape[-2], xp.shape[-1], opts, multiple)
         if tile is None:
             y = self.backend(xp)
@@ -199,6 +257,8 @@ class Stylizer:
 
     @staticmethod
     def _adjust(out: np.ndarray, ref: np.ndarray, opts: StylizeOptions) -> np.ndarray:
+        # the colour-and-tone stage first (docs/colour.md): every entry point passes through here
+        out = apply_palette(out, ref, opts.palette, opts.chroma_smoothing)
         if opts.match_brightness:
             out = proc.match_brightness(out, ref)
         return proc.blend_strength(out, ref, opts.strength)
