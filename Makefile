@@ -31,8 +31,9 @@ browser:
 demo: $(VENV)/.base-installed
 	$(VENV)/bin/animegan stylize src/animegan/samples -o demo-output
 
+# two workers (2 cores): the venv-building installed tier stays on one, the rest is spread
 test: $(VENV)/.all-installed browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py

@@ -33,8 +33,8 @@ _TIER_COUNTS: dict[str, dict[str, int]] = {tier: {} for tier in _TIERS}
 
 
 def pytest_runtest_logreport(report):
-    parts = Path(str(report.fspath)).parts
-    tier = next((t for t in _TIERS if "tests" in parts and t in parts), None)
+    parts = Path(report.nodeid.split("::")[0]).parts  # "tests/installed/test_x.py::test_y" (xdist too)
+    tier = next((t for t in _TIERS if parts[:2] == ("tests", t)), None)
     if tier is None:
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):

@@ -22,12 +22,17 @@ HTML comments just above a block adjust how it runs, so the doc shows what a use
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,8 +182,8 @@ def _env(home: Path) -> dict[str, str]:
 def _shell(block: Block) -> str:
     code = block.script()
     lines = ["set -eo pipefail",
-             "__wait_for() { for _ in $(seq 1 900); do curl -fsS -o /dev/null \"$1\" && return 0; sleep 0.2; "
-             "done; echo \"docs-test: $1 never answered\" >&2; return 1; }",
+             ("__wait_for() { for _ in $(seq 1 900); do curl -fsS -o /dev/null \"$1\" && return 0; sleep 0.2; "
+              "done; echo \"docs-test: $1 never answered\" >&2; return 1; }"),
              "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
     placed = False
     for line in _join_continuations(code):
@@ -191,6 +196,18 @@ def _shell(block: Block) -> str:
     if block.background:
         assert placed, f"{block.id}: no line starts with {block.background[0]!r}"
     return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _port_lock(block: Block) -> Iterator[None]:
+    """Blocks that start a server on a documented port take turns (pytest-xdist runs two at once)."""
+    if block.background is None:
+        yield
+        return
+    port = urllib.parse.urlsplit(block.background[1]).port or 80
+    with open(Path(tempfile.gettempdir()) / f"animegan-docs-test-port-{port}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _join_continuations(code: str) -> list[str]:
@@ -217,8 +234,9 @@ def test_doc_block_runs_as_written(block: Block, inputs: Path, tmp_path: Path):
         cmd = [str(REPO / ".venv" / "bin" / "python"), "-c", block.script()]
     else:
         cmd = ["bash", "-c", _shell(block)]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=block.timeout,
-                          check=False)
+    with _port_lock(block):
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=block.timeout,
+                              check=False)
     assert proc.returncode == 0, (f"{block.id} failed (exit {proc.returncode}):\n--- block\n{block.script()}"
                                   f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
     assert "Traceback" not in proc.stderr, f"{block.id}: a traceback:\n{proc.stderr[-3000:]}"
