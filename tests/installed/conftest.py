@@ -16,6 +16,7 @@ back on), with a fresh ``ANIMEGAN_HOME``, at default settings: no ``--precision`
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -67,9 +68,14 @@ class Env:
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # built from a clean copy: no build/ or *.egg-info left by an editable install or another build
+    src = out / "src-copy"
+    shutil.copytree(REPO, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", "runs",
+        "demo-output"))
     # no build isolation: the dev venv's setuptools builds it, no index needed
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-          str(REPO)], cwd=out)
+          str(src)], cwd=out)
     wheels = sorted(out.glob("animegan-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
