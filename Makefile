@@ -31,9 +31,9 @@ browser:
 demo: $(VENV)/.base-installed
 	$(VENV)/bin/animegan stylize src/animegan/samples -o demo-output
 
-# two workers (2 cores): the venv-building installed tier stays on one, the rest is spread
+# two workers (2 cores), whole files to each: the installed tier builds its wheel and venvs once
 test: $(VENV)/.all-installed browser
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py

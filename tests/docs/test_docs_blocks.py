@@ -184,11 +184,13 @@ def _shell(block: Block) -> str:
     lines = ["set -eo pipefail",
              ("__wait_for() { for _ in $(seq 1 900); do curl -fsS -o /dev/null \"$1\" && return 0; sleep 0.2; "
               "done; echo \"docs-test: $1 never answered\" >&2; return 1; }"),
-             "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
+             "trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null || true' EXIT"]
     placed = False
     for line in _join_continuations(code):
         if block.background and line.lstrip().startswith(block.background[0]):
-            lines.append(f"{{\n{line}\n}} &")  # on its own lines: a trailing comment stays a comment
+            # exec: the job's PID is the server itself, so the EXIT trap stops it (not just a subshell);
+            # on its own lines, so a trailing comment stays a comment
+            lines.append(f"{{\nexec {line}\n}} &")
             lines.append(f"__wait_for {shlex.quote(block.background[1])}")
             placed = True
         else:

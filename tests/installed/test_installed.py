@@ -16,7 +16,7 @@ from PIL import Image
 
 from .conftest import REPO, Env, wheel_names
 
-# one xdist worker builds the wheel and both venvs once (make test runs with --dist loadgroup)
+# one xdist worker builds the wheel and both venvs once (make test runs with --dist loadfile)
 pytestmark = [pytest.mark.installed, pytest.mark.xdist_group("installed")]
 
 SAMPLE = REPO / "src" / "animegan" / "samples" / "chelsea.jpg"
