@@ -184,7 +184,8 @@ def _shell(block: Block) -> str:
     lines = ["set -eo pipefail",
              ("__wait_for() { for _ in $(seq 1 900); do curl -fsS -o /dev/null \"$1\" && return 0; sleep 0.2; "
               "done; echo \"docs-test: $1 never answered\" >&2; return 1; }"),
-             "trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null || true' EXIT"]
+             # errexit holds inside the trap too: every step guarded, so the block's own status stands
+             "trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT"]
     placed = False
     for line in _join_continuations(code):
         if block.background and line.lstrip().startswith(block.background[0]):
