@@ -8,11 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.hub.weights import ModelInfo, save_weights
 from animegan.io.video import VideoTruncatedError, stylize_video
 from animegan.io.video_samples import moving_frames, read_frames
 
@@ -79,17 +77,6 @@ def test_mkv_output_reports_the_input_frame_rate(clips, tmp_path):
         stream = c.streams.video[0]
         assert stream.average_rate == 25 and stream.guessed_rate == 25
         assert sum(1 for _ in c.decode(stream)) == FRAMES
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    from animegan.nn import build_generator
-
-    torch.manual_seed(0)
-    config = {"base_channels": 4, "n_res_blocks": 1}
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_weights(path, build_generator("cartoongan", config), ModelInfo(arch="cartoongan", config=config))
-    return path
 
 
 def _video(*args: str) -> tuple[int, str]:
