@@ -6,7 +6,7 @@ Flicker: a clip made here from evaluation photos (``../shared/data/eval/animegan
 bundled samples when absent) with small pans and camera noise, encoded with x264, decoded, run
 through the shipped default style once; the raw frames and the same frames through the stage are
 encoded and decoded again, then measured with the video benchmark's frame-to-frame measure
-(``animegan.io.temporal.flicker_ratio``'s ratio, and over still / moving pixels as in
+(``animegan.video.temporal.flicker_ratio``'s ratio, and over still / moving pixels as in
 bench_video.py).
 
 Cost: one 1280×720 frame, the model (``Stylizer.forward_rgb``) and the stage (``apply_palette``)
@@ -31,8 +31,8 @@ from PIL import Image
 from animegan.inference import processing as proc
 from animegan.inference.color import DEFAULT_CHROMA_SMOOTHING, DEFAULT_PALETTE, apply_palette
 from animegan.inference.stylizer import Stylizer
-from animegan.io.video_samples import read_frames, write_clip
 from animegan.resources import sample_photos
+from animegan.video.samples import read_frames, write_clip
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "animegan_test"

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from animegan.hub.weights import load_generator_file
+from animegan.hub.loading import load_generator_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHERS = ROOT.parent / "shared" / "data" / "teachers" / "cartoongan"
@@ -44,8 +44,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from animegan import Stylizer
+    from animegan.compress.distill import load_any_generator
     from animegan.nn import build_generator
-    from animegan.training.distill import load_any_generator
 
     torch.manual_seed(0)
     animeganv2 = build_generator("animeganv2").eval()  # random weights: its speed, for the trade-off

@@ -4,7 +4,7 @@
     python benchmarks/bench_video.py memory       # -> benchmarks/results/video-memory.md
     python benchmarks/bench_video.py throughput   # -> benchmarks/results/video-throughput.md
 
-Clips are generated here with PyAV (animegan.io.video_samples); nothing is downloaded.
+Clips are generated here with PyAV (animegan.video.samples); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from animegan.inference.stylizer import Stylizer
-from animegan.io.temporal import TemporalSettings, flicker_ratio
-from animegan.io.video import stylize_video
-from animegan.io.video_samples import read_frames, scene_frames, write_clip
 from animegan.nn import build_generator
+from animegan.video.pipeline import stylize_video
+from animegan.video.samples import read_frames, scene_frames, write_clip
+from animegan.video.temporal import TemporalSettings, flicker_ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TEACHER = Path(__file__).resolve().parents[2] / "shared" / "data" / "teachers" / "cartoongan" / "hayao"
@@ -58,7 +58,7 @@ class CachedFrames:
 def bench_flicker(args: argparse.Namespace) -> str:
     width, height, count = 160, 120, args.frames or 48
     if TEACHER.is_dir():
-        from animegan.hub.weights import load_generator_file
+        from animegan.hub.loading import load_generator_file
 
         module, _ = load_generator_file(TEACHER, arch="cartoongan")
         model_name = "CartoonGAN Hayao (the released teacher weights from ../shared/data)"

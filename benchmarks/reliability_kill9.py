@@ -187,7 +187,7 @@ class Video(Scenario):
 
     def __init__(self, work, env):
         super().__init__(work, env)
-        from animegan.io.video_samples import write_clip
+        from animegan.video.samples import write_clip
 
         self.clip = write_clip(work / "clip.mp4", width=128, height=96, fps=25, seconds=self.FRAMES / 25)
         self.model = make_weights(work / "video-model.safetensors", *TINY)
@@ -270,7 +270,7 @@ def _stats_check(stats: Path, total: int, t: Tally) -> None:
 
 
 def _weights_ok(path: Path) -> bool:
-    from animegan.hub.weights import load_generator_file
+    from animegan.hub.loading import load_generator_file
 
     try:
         load_generator_file(path)

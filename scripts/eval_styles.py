@@ -2,7 +2,7 @@
 
 The colour-fidelity figures (issue 16: chroma deviation and shift, brightness shift, luminance
 structure change, gradient ratio; raw network output and with the colour-and-tone stage) are
-``animegan eval`` now (library: :mod:`animegan.quality`)::
+``animegan eval`` now (library: :mod:`animegan.evaluation.quality`)::
 
     animegan eval --photos ../shared/data/eval/animegan_test --max-side 512 -o benchmarks/results/colour-eval
 
@@ -11,7 +11,7 @@ every photo of ``eval/animegan_test`` (resized to ``--max-side``, sides multiple
 each style: mean absolute difference of our output to the CartoonGAN teacher's, mean absolute U
 and V deviation from the input photo (YUV, 0-255) for ours and for the teacher, and mean absolute
 difference from the input (0-255). Teacher outputs are cached as PNG under ``--work`` so they are
-computed once; the raw student outputs also get the five figures of :func:`animegan.quality.image_figures`
+computed once; the raw student outputs also get the five figures of :func:`animegan.evaluation.quality.image_figures`
 (``ours_<figure>``). Writes a JSON file and prints a Markdown table.
 
     python scripts/eval_styles.py --styles hayao shinkai paprika --max-side 384 --out benchmarks/results/eval_styles.json
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from animegan.hub.weights import load_generator_file
-from animegan.quality import image_figures
-from animegan.training.distill import load_any_generator
+from animegan.compress.distill import load_any_generator
+from animegan.evaluation.quality import image_figures
+from animegan.hub.loading import load_generator_file
 from animegan.training.losses import rgb_to_yuv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from animegan.compress.distill import list_photos, load_any_generator, plan_crops, to_tensor
 from animegan.hub.weights import info_for, save_weights
-from animegan.training.distill import list_photos, load_any_generator, plan_crops, to_tensor
 from animegan.training.losses import rgb_to_yuv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from animegan.hub.weights import ModelInfo, load_generator_file, save_weights
+from animegan.hub.loading import load_generator_file
+from animegan.hub.weights import ModelInfo, save_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 LICENCE = ("research use only (inherited from the CartoonGAN teacher weights and the training photos: "

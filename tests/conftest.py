@@ -20,6 +20,19 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A seeded 4-channel CartoonGAN in our weights format: fast CLI and video runs."""
+    from animegan.hub.weights import ModelInfo, save_weights
+    from animegan.nn import build_generator
+
+    torch.manual_seed(0)
+    config = {"base_channels": 4, "n_res_blocks": 1}
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_weights(path, build_generator("cartoongan", config), ModelInfo(arch="cartoongan", config=config))
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own model cache so nothing leaks between tests or into ~/.cache."""

@@ -21,14 +21,14 @@ _LAZY = {
     "stylize_image": "animegan.inference.stylizer",
     "StylizeOptions": "animegan.inference.options",
     "list_models": "animegan.hub.zoo",
-    "stylize_video": "animegan.io.video",
+    "stylize_video": "animegan.video.pipeline",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hub.zoo import list_models
     from .inference.options import StylizeOptions
     from .inference.stylizer import Stylizer, load_model, stylize_image
-    from .io.video import stylize_video
+    from .video.pipeline import stylize_video
 
 
 def __getattr__(name: str) -> Any:

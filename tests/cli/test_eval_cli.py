@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.quality import FIGURES, image_figures, shipped_styles
+from animegan.evaluation.quality import FIGURES, image_figures, shipped_styles
 from animegan.resources import sample_photos
 
 

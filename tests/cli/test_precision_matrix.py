@@ -21,8 +21,8 @@ from animegan.resources import sample_photos
 pytest.importorskip("av")
 
 from animegan.inference.stylizer import Stylizer
-from animegan.io.video import stylize_video
-from animegan.io.video_samples import read_audio, read_frames, write_clip
+from animegan.video.pipeline import stylize_video
+from animegan.video.samples import read_audio, read_frames, write_clip
 
 #: (case id, --precision args, CPU probe says fast bf16, dtype the run must use)
 CASES = [

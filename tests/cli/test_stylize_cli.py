@@ -14,9 +14,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
+from animegan.evaluation.quality import image_figures
 from animegan.inference.options import StylizeOptions
 from animegan.inference.stylizer import Stylizer
-from animegan.quality import image_figures
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from animegan.compress.onnx_export import export_bytes
 from animegan.hub.weights import info_for, save_weights
+from animegan.inference.onnx_graph import export_bytes
 from animegan.nn import build_generator
 
 

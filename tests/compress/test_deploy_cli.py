@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.hub.weights import load_generator_file
+from animegan.hub.loading import load_generator_file
 
 runner = CliRunner()
 

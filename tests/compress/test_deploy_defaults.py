@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.compress.bench import verdict
 from animegan.compress.quantize import PhotoCalibrationReader
+from animegan.evaluation.bench import verdict
 from animegan.resources import sample_photos
 
 runner = CliRunner()

@@ -10,7 +10,8 @@ import torch
 from animegan.compress.flops import gflops
 from animegan.compress.prune import count_params, photo_batch, prune_model, select_channels, units
 from animegan.errors import InputError, ModelError
-from animegan.hub.weights import info_for, load_generator_file, save_weights
+from animegan.hub.loading import load_generator_file
+from animegan.hub.weights import info_for, save_weights
 from animegan.nn import build_generator
 
 

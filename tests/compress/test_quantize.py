@@ -8,11 +8,12 @@ from pathlib import Path
 import onnx
 import pytest
 
-from animegan.compress.onnx_export import export_bytes, list_images
+from animegan.compress.onnx_export import list_images
 from animegan.compress.quantize import compare_outputs, quantize_model
 from animegan.errors import InputError
-from animegan.hub.weights import load_generator_file
+from animegan.hub.loading import load_generator_file
 from animegan.inference.onnx_backend import make_session
+from animegan.inference.onnx_graph import export_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from animegan.compress.distill import DistillConfig, distill
 from animegan.compress.slice_cartoongan import channel_importance, slice_cartoongan
 from animegan.errors import ModelError
-from animegan.hub.weights import load_generator_file
+from animegan.hub.loading import load_generator_file
 from animegan.nn.cartoongan import CartoonGANConfig, CartoonGANGenerator
-from animegan.training.distill import DistillConfig, distill
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "animegan" / "samples"
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "animegan" / "weights" / "shinkai.safetensors"

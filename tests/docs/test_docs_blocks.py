@@ -148,7 +148,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ImageDraw.Draw(img).ellipse((10 + 5 * i, 10, 70, 80), fill=(250, 220, 180), outline=(20, 20, 20), width=3)
         (root / "anime").mkdir(exist_ok=True)
         img.save(root / "anime" / f"frame{i}.png")
-    from animegan.io.video_samples import write_clip
+    from animegan.video.samples import write_clip
 
     write_clip(root / "clip.mp4", width=96, height=64, seconds=1.0, audio="aac")
     shutil.copyfile(REPO / "src" / "animegan" / "weights" / "shinkai.safetensors", root / "my-style.safetensors")

@@ -19,7 +19,8 @@ import torch
 
 from animegan.errors import AnimeGANError
 from animegan.hub import cache, zoo
-from animegan.hub.weights import ModelInfo, load_generator_file, save_weights
+from animegan.hub.loading import load_generator_file
+from animegan.hub.weights import ModelInfo, save_weights
 from animegan.nn import build_generator
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork start method")

@@ -10,7 +10,8 @@ import torch
 
 from animegan.errors import ModelError
 from animegan.hub.importers import CARTOONGAN_LICENCE, detect_arch, import_weights, infer_config
-from animegan.hub.weights import load_generator_file, load_state_strict, save_weights
+from animegan.hub.loading import load_generator_file
+from animegan.hub.weights import load_state_strict, save_weights
 from animegan.nn import build_generator
 from animegan.nn.animeganv2 import AnimeGANv2Generator
 from animegan.nn.resnet_sam import ResNetSAMConfig, ResNetSAMGenerator

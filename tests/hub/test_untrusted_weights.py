@@ -17,13 +17,8 @@ from typer.testing import CliRunner
 from animegan.cli.main import app
 from animegan.errors import ModelError, WeightsMismatchError
 from animegan.hub import cache, zoo
-from animegan.hub.weights import (
-    ModelInfo,
-    load_generator_file,
-    read_any_weights,
-    read_safetensors,
-    save_weights,
-)
+from animegan.hub.loading import load_generator_file, read_any_weights
+from animegan.hub.weights import ModelInfo, read_safetensors, save_weights
 from animegan.nn import build_generator
 
 TINY_CARTOON = {"base_channels": 2, "n_res_blocks": 1}

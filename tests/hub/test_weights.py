@@ -9,10 +9,10 @@ import torch
 
 from animegan.errors import ModelError, WeightsMismatchError
 from animegan.hub.importers import import_weights
+from animegan.hub.loading import load_generator_file
 from animegan.hub.weights import (
     ModelInfo,
     info_for,
-    load_generator_file,
     load_state_strict,
     read_safetensors,
     save_weights,

@@ -12,7 +12,8 @@ from http_helpers import QuietHandler, closed_port, serve_folder
 from animegan.errors import DownloadError, ModelError
 from animegan.hub import cache, zoo
 from animegan.hub.download import git_blob_sha1
-from animegan.hub.weights import ModelInfo, load_generator_file, save_weights
+from animegan.hub.loading import load_generator_file
+from animegan.hub.weights import ModelInfo, save_weights
 from animegan.nn import GENERATORS, build_generator
 
 PUBLISHED = {  # REFERENCE.md section 2

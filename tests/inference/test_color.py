@@ -13,13 +13,13 @@ import torch
 from PIL import Image
 
 from animegan.errors import InputError
+from animegan.evaluation.quality import image_figures
 from animegan.hub.weights import ModelInfo, save_weights
 from animegan.inference import processing as proc
 from animegan.inference.color import DEFAULT_PALETTE, apply_palette, guided_filter, rgb_to_yuv, yuv_to_rgb
 from animegan.inference.options import StylizeOptions
 from animegan.inference.stylizer import Stylizer
 from animegan.nn import build_generator
-from animegan.quality import image_figures
 
 DEFAULT_STYLE = "shinkai"
 
@@ -206,7 +206,7 @@ def test_cli_video_palette_flag(model_file, tmp_path):
     from typer.testing import CliRunner
 
     from animegan.cli.main import app
-    from animegan.io.video_samples import read_frames, write_clip
+    from animegan.video.samples import read_frames, write_clip
 
     clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, seconds=0.32, audio=None)
     frames_in = read_frames(clip).astype(np.float32)

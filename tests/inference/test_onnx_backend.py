@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from animegan.compress.onnx_export import export_bytes
 from animegan.errors import DeviceError, InputError
 from animegan.inference.onnx_backend import OnnxBackend, make_session
+from animegan.inference.onnx_graph import export_bytes
 from animegan.inference.stylizer import Stylizer
 from animegan.nn import build_generator
 

@@ -120,7 +120,7 @@ def test_all_version(all_env: Env, wheel: Path):
 def test_all_video_keeps_every_frame_and_the_audio(all_env: Env):
     import av
 
-    from animegan.io.video_samples import write_clip
+    from animegan.video.samples import write_clip
 
     clip = write_clip(all_env.workdir / "clip.mp4", width=96, height=64, seconds=1.2, audio="aac")
     proc = all_env.run("video", "clip.mp4", "-o", "clip-anime.mp4")

@@ -84,7 +84,7 @@ def test_tiny_run_writes_a_complete_run_folder(folders, tmp_path):
     assert np.abs(grid[2:34, 2:34].astype(float) - ref).mean() < 4  # top-left cell is the first eval photo
     assert np.abs(grid[36:68, 2:34].astype(float) - grid[2:34, 2:34]).mean() > 1  # below it: G's output
     # the exported EMA generator loads and matches the trainer's EMA
-    from animegan.hub.weights import load_generator_file
+    from animegan.hub.loading import load_generator_file
 
     model, info = load_generator_file(result.weights)
     assert info.arch == "animeganv2" and info.style == "tiny"

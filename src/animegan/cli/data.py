@@ -68,7 +68,7 @@ def faces(photos: Annotated[Path, typer.Argument(help="Folder of photos with fac
     from ..training.data import list_images, load_rgb
 
     with cli_errors():
-        from ..training.faces import check_available, extract_faces
+        from ..inference.faces import check_available, extract_faces
 
         files = list_images(photos)
         check_available()

@@ -80,8 +80,9 @@ def quantize(
     speed_size: Annotated[int, typer.Option(help="Side of the speed test input.")] = 512,
 ) -> None:
     """INT8-quantize an ONNX generator; prints size, speed and quality against fp32."""
-    from ..compress.onnx_export import list_images, load_onnx
+    from ..compress.onnx_export import list_images
     from ..compress.quantize import evaluate_quantized, quantize_model
+    from ..inference.onnx_graph import load_onnx
 
     with cli_errors():
         load_onnx(model, load_weights=False)  # a missing or non-ONNX model is the first thing reported
@@ -153,7 +154,7 @@ def bench(
     threads: Annotated[int, typer.Option(help="Threads for every backend.")] = 2,
 ) -> None:
     """Latency, throughput, peak memory, size and quality of every backend/precision, side by side."""
-    from ..compress.bench import run_bench
+    from ..evaluation.bench import run_bench
 
     with cli_errors():
         try:

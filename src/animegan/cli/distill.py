@@ -54,8 +54,8 @@ def distill(
     """Distil, resume a run, or pre-compute the teacher cache."""
     import dataclasses
 
-    from ..training.distill import DistillConfig, cache_teacher
-    from ..training.distill import distill as run_distill
+    from ..compress.distill import DistillConfig, cache_teacher
+    from ..compress.distill import distill as run_distill
 
     with cli_errors():
         path = resolve_distill_config(config)

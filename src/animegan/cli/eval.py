@@ -40,7 +40,7 @@ def eval_styles(
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
 ) -> None:
     """Colour fidelity of styles on photos: the five figures (raw and with the colour stage), speed, sheet."""
-    from .. import quality
+    from ..evaluation import quality
     from ..io.atomic import atomic_write_bytes
     from ..io.images import save_image
     from ..resources import samples_dir

@@ -1,6 +1,6 @@
 """`animegan video IN -o OUT`: a video, GIF or folder of frames in, a stylized video out, sound kept.
 
-Thin: parse, build the Stylizer, call :func:`animegan.io.video.stylize_video`, render a progress
+Thin: parse, build the Stylizer, call :func:`animegan.video.pipeline.stylize_video`, render a progress
 bar (frames/s and ETA) on stderr. Errors are one line and a non-zero exit.
 """
 
@@ -70,9 +70,9 @@ def video(
 ) -> None:
     """Stylize a video (or GIF, or folder of frames), keeping its sound, frame rate and rotation."""
     from ..inference.stylizer import Stylizer
-    from ..io.temporal import TemporalSettings
-    from ..io.video import VideoTruncatedError, stylize_video
-    from ..io.video_source import open_source
+    from ..video.pipeline import VideoTruncatedError, stylize_video
+    from ..video.source import open_source
+    from ..video.temporal import TemporalSettings
 
     with cli_errors():
         src = Path(source)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, ModelError
+from ..inference.onnx_graph import load_onnx
 from ..io.atomic import atomic_path
-from .onnx_export import load_onnx
 
 PLATFORMS = ("arm", "amd64")
 

@@ -10,14 +10,10 @@ such as 513×389 run unpadded and match PyTorch.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sys
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +23,10 @@ from PIL import Image
 from torch import nn
 
 from ..errors import InputError, ModelError
-from ..extras import require
+from ..inference.onnx_backend import make_session
+from ..inference.onnx_graph import INPUT_NAME, OPSET, OUTPUT_NAME, export_bytes
 from ..io.atomic import atomic_path
 
-OPSET = 17
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
 #: refuse to write an export whose worst pixel differs from PyTorch by more than this ([-1, 1] units)
 PARITY_TOLERANCE = 1e-3
 #: (height, width) the parity check runs at: square, odd and landscape
@@ -69,53 +63,6 @@ class ParityReport:
     @property
     def ok(self) -> bool:
         return bool(self.rows) and self.max_abs <= self.tolerance
-
-
-def export_bytes(model: nn.Module, opset: int = OPSET, metadata: dict[str, str] | None = None) -> bytes:
-    """The ONNX model of ``model`` (eval mode, CPU, float32) as bytes, with dynamic N, H and W."""
-    onnx = require("onnx", extra="onnx", feature="ONNX export")
-
-    model = model.eval().float().cpu()
-    example = torch.zeros(1, 3, 64, 64)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), _symbolic_resize(model):
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        with torch.no_grad():
-            torch.onnx.export(model, (example,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              opset_version=opset, dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
-                              do_constant_folding=True, dynamo=False)
-    proto = onnx.load_from_string(buffer.getvalue())
-    onnx.checker.check_model(proto)
-    for key, value in (metadata or {}).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    return proto.SerializeToString()
-
-
-def _export_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    # like nn.window.resize_aligned outside a tile, but without int(): traced sizes stay symbolic
-    return torch.nn.functional.interpolate(x, (size[0], size[1]), mode="bilinear", align_corners=True)
-
-
-@contextlib.contextmanager
-def _symbolic_resize(model: nn.Module) -> Iterator[None]:
-    """While exporting, generators' ``resize_aligned`` keeps sizes symbolic (dynamic H×W in the graph).
-
-    ``resize_aligned`` turns sizes into Python ints, which the tracer records as constants: the
-    graph would then resize to the example input's sizes whatever the input.
-    """
-    patched = []
-    for cls in type(model).__mro__:
-        module = sys.modules.get(cls.__module__)
-        if module is not None and hasattr(module, "resize_aligned"):
-            patched.append((module, module.resize_aligned))
-            module.resize_aligned = _export_resize
-    try:
-        yield
-    finally:
-        for module, original in patched:
-            module.resize_aligned = original
 
 
 def list_images(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
@@ -177,8 +124,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, images: Sequence[s
     Raises :class:`ModelError` naming the worst difference when it does not, and
     :class:`InputError` when no parity images are given.
     """
-    from ..inference.onnx_backend import make_session
-
     if not images:
         raise InputError("export: the parity check needs at least one image")
     started = time.perf_counter()
@@ -200,27 +145,3 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, images: Sequence[s
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return ExportResult(target, len(data), opset, time.perf_counter() - started, parity)
-
-
-def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file (empty for files made elsewhere)."""
-    onnx = require("onnx", extra="onnx", feature="ONNX export")
-
-    proto = load_onnx(path, load_weights=False)
-    return {p.key: p.value for p in proto.metadata_props} if isinstance(proto, onnx.ModelProto) else {}
-
-
-def load_onnx(path: str | os.PathLike, load_weights: bool = True) -> object:
-    """``onnx.load`` with one clear :class:`InputError` for a missing or non-ONNX file."""
-    onnx = require("onnx", extra="onnx", feature="ONNX export")
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: ONNX file not found")
-    try:
-        proto = onnx.load(str(path), load_external_data=load_weights)
-    except Exception as exc:  # noqa: BLE001 (onnx raises DecodeError, ValueError, ... for garbage)
-        raise InputError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
-    if not proto.graph.node:
-        raise InputError(f"{path}: not an ONNX model (no graph)")
-    return proto

@@ -5,7 +5,7 @@ layers and the expansion width of the 4 InvertedResBlocks. Removing output chann
 slices its conv's filters, its GroupNorm's affine parameters (and, for the expansion width, the
 depthwise conv's filters and bias) and the next conv's input channels. GroupNorm(1, C) normalises
 over all channels, so removing one shifts the others' statistics: a fine-tune that distils from
-the unpruned network (:func:`finetune`, built on :mod:`animegan.training.distill`) restores quality.
+the unpruned network (:func:`finetune`, built on :mod:`animegan.compress.distill`) restores quality.
 
 Rules: ``threshold`` (the seed article's: drop channels whose filter weights all have magnitude
 below ``threshold``) and ``ratio`` (drop the ``ratio`` least important channels of every layer;
@@ -190,7 +190,7 @@ def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: Ani
     """Distil the unpruned ``teacher`` file into the pruned ``student`` file; returns the new student file."""
     import dataclasses
 
-    from ..training.distill import DistillConfig, distill
+    from .distill import DistillConfig, distill
 
     cfg = DistillConfig(teacher=str(teacher), photos=list(photos), run_dir=str(run_dir), style="pruned",
                         student_arch="animeganv2_slim", student_config=dataclasses.asdict(config),
@@ -255,9 +255,10 @@ def prune_file(model: str | os.PathLike | None, output: str | os.PathLike, *, ru
     """
     import tempfile
 
-    from ..hub.weights import info_for, load_generator_file, save_weights
+    from ..hub.loading import load_generator_file
+    from ..hub.weights import info_for, save_weights
     from ..inference.stylizer import load_model
-    from ..training.distill import check_precision
+    from .distill import check_precision
     from .onnx_export import list_images
 
     if rule not in RULES:

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..extras import require
+from ..inference.onnx_graph import INPUT_NAME, load_onnx
 from ..io.atomic import atomic_path
-from .onnx_export import INPUT_NAME, list_images, load_onnx, photo_tensor
+from .onnx_export import list_images, photo_tensor
 
 MODES = ("static", "dynamic")
 CALIBRATION_METHODS = ("percentile", "entropy", "minmax")

@@ -8,7 +8,7 @@ almost every conv re-normalises what the dropped channels took away, so the slic
 close to the original. :func:`reconstruct` then refits every conv of the slice in closed form
 (ridge least squares, layer by layer in network order): given the sliced network's own input to
 the layer, reproduce the original layer's pre-norm output on the kept channels, the way channel
-pruning by reconstruction does. A short distillation (:mod:`animegan.training.distill`,
+pruning by reconstruction does. A short distillation (:mod:`animegan.compress.distill`,
 ``student_init = "teacher-slice"``) recovers the rest.
 
 The residual stream (``conv03_2`` -> every block's add -> ``deconv01_1``) is one channel set: it is

@@ -285,7 +285,8 @@ class Zoo:
         weights strictly before anything is written.
         """
         from ..nn import build_generator
-        from .weights import load_state_strict, read_any_weights, save_weights
+        from .loading import read_any_weights
+        from .weights import load_state_strict, save_weights
 
         path = Path(path).expanduser()
         if not path.exists():

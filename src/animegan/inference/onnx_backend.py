@@ -25,6 +25,7 @@ from ..device import ExecutionPolicy, resolve_policy
 from ..errors import DeviceError, InputError, ModelError
 from ..extras import require
 from ..hub.weights import ModelInfo
+from .onnx_graph import export_bytes, read_onnx_metadata
 
 log = logging.getLogger("animegan")
 
@@ -114,7 +115,6 @@ class OnnxBackend:
         self.size_multiple = int(getattr(model, "size_multiple", 4))
         self.bytes_per_pixel = int(getattr(model, "bytes_per_pixel", 2000))
         if isinstance(model, nn.Module):
-            from ..compress.onnx_export import export_bytes
             from ..nn import generator_config
 
             self.info = info or ModelInfo(arch=str(getattr(model, "arch", type(model).__name__)),
@@ -157,17 +157,10 @@ class OnnxBackend:
         self._input, self._output = inputs[0].name, outputs[0].name
 
 
-def is_onnx_file(source: object) -> bool:
-    """True for a path whose suffix is ``.onnx`` or ``.ort``."""
-    return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in (".onnx", ".ort")
-
-
 def _info_from_file(model: bytes | str | os.PathLike) -> ModelInfo:
     if isinstance(model, bytes) or Path(model).suffix.lower() != ".onnx":
         return ModelInfo(arch="onnx")
     import json
-
-    from ..compress.onnx_export import read_onnx_metadata
 
     meta = read_onnx_metadata(model)
     try:

@@ -135,7 +135,7 @@ def face_square(planes: Planes) -> tuple[int, int, int]:
     """(left, top, side) of the crop square around the largest detected face, else the centre square."""
     width, height = planes.size
     try:
-        from ..training import faces
+        from . import faces
 
         faces.check_available()
     except (ModelError, ImportError):  # detector not installed: the published helper's centre crop

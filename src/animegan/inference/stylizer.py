@@ -26,6 +26,7 @@ from ..io.images import ImageSource, open_image, save_image
 from . import processing as proc
 from .backends import Backend, create_backend
 from .color import apply_palette
+from .onnx_graph import is_onnx_file
 from .options import StylizeOptions
 from .tiling import auto_tile_side, run_tiled, stats_input
 
@@ -46,7 +47,7 @@ def load_model(name_or_path: ModelSource = None) -> tuple[nn.Module, ModelInfo]:
         arch = str(getattr(name_or_path, "arch", type(name_or_path).__name__))
         return name_or_path.eval(), ModelInfo(arch=arch, config=generator_config(name_or_path),
                                               provenance="in-memory module")
-    from ..hub.weights import load_generator_file
+    from ..hub.loading import load_generator_file
 
     model, info = load_generator_file(weights_path(name_or_path))
     return model.eval(), info
@@ -94,7 +95,7 @@ class Stylizer:
         self._module: nn.Module | None = model if isinstance(model, nn.Module) else None
         self._model_id: str | None = None
         if isinstance(backend, str):
-            if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() in (".onnx", ".ort"):
+            if is_onnx_file(model):
                 if backend != "onnx":
                     log.info("%s is an ONNX graph: running it with the onnx backend", model)
                     backend = "onnx"

@@ -144,7 +144,7 @@ class VideoJobs:
 
     def _run(self, job: VideoJob) -> None:
         from ..inference.options import StylizeOptions
-        from ..io.video import VideoCancelled, stylize_video
+        from ..video.pipeline import VideoCancelled, stylize_video
 
         with self._lock:
             if job.status != "queued":  # cancelled while it waited

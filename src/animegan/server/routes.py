@@ -203,7 +203,7 @@ def _check_video_limits(path: Path, name: str, settings: Any) -> None:
     """413 when the container declares a video over the server's limits (header only: no frame is decoded)."""
     import av
 
-    from ..io.video_source import VideoDecodeError
+    from ..video.source import VideoDecodeError
 
     try:
         container = av.open(str(path))
@@ -237,7 +237,7 @@ def _check_video_limits(path: Path, name: str, settings: Any) -> None:
 
 
 def _probe_video(path: Path, name: str) -> None:
-    from ..io.video_source import open_source
+    from ..video.source import open_source
 
     try:
         open_source(path)

@@ -36,7 +36,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..errors import InputError, ModelError
 from ..io.atomic import atomic_path, atomic_write_bytes, sweep_stale_temps
-from .runs import trim_stats
+from ..training.runs import trim_stats
 
 log = logging.getLogger("animegan.distill")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -229,7 +229,7 @@ def file_id(path: str | Path) -> str:
 
 def load_any_generator(path: str, arch: str | None = None) -> nn.Module:
     """A generator from anything the project loads; CartoonGAN ``.npy`` folders also without importers."""
-    from ..hub.weights import load_generator_file
+    from ..hub.loading import load_generator_file
 
     p = Path(path)
     if not p.exists():
@@ -250,7 +250,7 @@ def load_any_generator(path: str, arch: str | None = None) -> nn.Module:
 
 def _rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
     try:
-        from .losses import rgb_to_yuv
+        from ..training.losses import rgb_to_yuv
     except ImportError:
         rgb = (x + 1) / 2
         m = torch.tensor([[0.299, 0.587, 0.114], [-0.14714119, -0.28886916, 0.43601035],
@@ -267,7 +267,7 @@ def chroma_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
 def yuv_color_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     """L1 on Y plus Huber on U and V (AnimeGANv2), inputs in [-1, 1]."""
     try:
-        from .losses import color_loss
+        from ..training.losses import color_loss
     except ImportError:
         a, b = _rgb_to_yuv(out), _rgb_to_yuv(photo)
         return (F.l1_loss(a[:, 0], b[:, 0]) + F.smooth_l1_loss(a[:, 1], b[:, 1])
@@ -325,7 +325,7 @@ def init_student(cfg: DistillConfig, teacher: nn.Module, crops: list[CropSpec] |
     if cfg.student_init == "random":
         return student
     if cfg.student_init == "teacher-slice":
-        from ..compress.slice_cartoongan import slice_cartoongan
+        from .slice_cartoongan import slice_cartoongan
 
         if cfg.student_arch != "cartoongan" or getattr(teacher, "arch", "") != "cartoongan":
             raise ModelError("student_init 'teacher-slice' needs a CartoonGAN teacher and a CartoonGAN student")

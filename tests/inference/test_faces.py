@@ -11,7 +11,7 @@ from PIL import Image
 from animegan.errors import InputError
 
 pytest.importorskip("dlib")
-F = pytest.importorskip("animegan.training.faces")
+F = pytest.importorskip("animegan.inference.faces")
 
 ASTRONAUT = Path(__file__).resolve().parents[2] / "src" / "animegan" / "samples" / "astronaut.jpg"
 

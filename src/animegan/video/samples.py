@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..extras import require
-from .video_parts import pal8_frame
+from .parts import pal8_frame
 
 av = require("av", extra="video", feature="video conversion")
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.io.video import VideoTruncatedError, stylize_video
-from animegan.io.video_samples import moving_frames, read_frames
+from animegan.video.pipeline import VideoTruncatedError, stylize_video
+from animegan.video.samples import moving_frames, read_frames
 
 FRAMES = 60
 

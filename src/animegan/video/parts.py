@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..extras import require
-from .atomic import atomic_write_bytes
-from .video_source import VideoSource
+from ..io.atomic import atomic_write_bytes
+from .source import VideoSource
 
 av = require("av", extra="video", feature="video conversion")
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnimeGANError, InputError
-from .atomic import atomic_path, sweep_stale_temps
+from ..io.atomic import atomic_path, sweep_stale_temps
+from .parts import EncoderSpec, PartsFolder, SegmentWriter, encoder_for, join_segments
+from .source import VideoDecodeError, VideoSource, iter_frames, open_source
 from .temporal import TemporalSettings, TemporalSmoother
-from .video_parts import EncoderSpec, PartsFolder, SegmentWriter, encoder_for, join_segments
-from .video_source import VideoDecodeError, VideoSource, iter_frames, open_source
 
 log = logging.getLogger("animegan")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from animegan.errors import InputError
-from animegan.io.video import VideoDecodeError, stylize_video
-from animegan.io.video_samples import read_audio, read_frames, write_clip
+from animegan.video.pipeline import VideoDecodeError, stylize_video
+from animegan.video.samples import read_audio, read_frames, write_clip
 
 
 def posterize(frames: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from test_distill import make_photos, make_teacher
 
-from animegan.training.distill import DistillConfig, distill
+from animegan.compress.distill import DistillConfig, distill
 from animegan.training.runs import StatsLog, trim_stats
 
 

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
-from .inference import processing as proc
-from .inference.color import DEFAULT_CHROMA_SMOOTHING, DEFAULT_PALETTE, apply_palette, rgb_to_yuv
+from ..errors import InputError
+from ..inference import processing as proc
+from ..inference.color import DEFAULT_CHROMA_SMOOTHING, DEFAULT_PALETTE, apply_palette, rgb_to_yuv
 
 log = logging.getLogger("animegan")
 
@@ -92,14 +92,14 @@ def find_photos(folder: str | os.PathLike, limit: int = 0) -> list[Path]:
 
 def load_photo(path: str | os.PathLike, max_side: int | None) -> np.ndarray:
     """The photo as the Stylizer sees it with ``max_side``: float32 H×W×3 RGB in [0, 1]."""
-    from .io.images import open_image
+    from ..io.images import open_image
 
     return proc.limit_side(proc.split_image(open_image(path, max_side=max_side)), max_side).rgb
 
 
 def shipped_styles() -> list[str]:
     """Names of the styles whose weights ship inside the package, default first."""
-    from .hub import zoo
+    from ..hub import zoo
 
     catalogue = zoo.shipped_zoo()
     names = [e.name for e in catalogue.list_models() if e.bundled]
@@ -179,8 +179,8 @@ def evaluate(styles: Sequence[str], photos: Sequence[str | os.PathLike], *, max_
     (:meth:`Stylizer.forward_rgb`); the stage's time is :func:`apply_palette` alone. The first
     ``sheet_photos`` photos are kept for :func:`contact_sheet`.
     """
-    from .inference.color import check_palette
-    from .inference.stylizer import Stylizer
+    from ..inference.color import check_palette
+    from ..inference.stylizer import Stylizer
 
     palette = check_palette(palette)
     if not styles:

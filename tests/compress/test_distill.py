@@ -10,10 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from animegan.compress.distill import DistillConfig, TeacherCache, batch_indices, distill, plan_crops
 from animegan.errors import InputError
-from animegan.hub.weights import ModelInfo, load_generator_file, save_weights
+from animegan.hub.loading import load_generator_file
+from animegan.hub.weights import ModelInfo, save_weights
 from animegan.nn.cartoongan import CartoonGANConfig, CartoonGANGenerator
-from animegan.training.distill import DistillConfig, TeacherCache, batch_indices, distill, plan_crops
 
 
 def make_photos(folder: Path, n: int = 4) -> None:

@@ -1,6 +1,6 @@
 """`animegan bench`: every backend and precision side by side, in one run.
 
-Each variant runs in its own child process (``python -m animegan.compress.bench VARIANT-SPEC``) so
+Each variant runs in its own child process (``python -m animegan.evaluation.bench VARIANT-SPEC``) so
 that its peak memory is its own and environment switches such as ``THP_MEM_ALLOC_ENABLE`` apply
 from the first allocation. Per size: one warm-up, then the median of several timed forwards on a
 real photo resized to size×size (batch 1). Quality is the output's difference from plain eager
@@ -80,10 +80,11 @@ def prepare_models(model: str | None, work: Path, calib: Path | None, pruned: Pa
 
     ``model`` None: the zoo's default style; ``calib`` None: the bundled sample photos.
     """
-    from ..hub.weights import load_generator_file, save_weights
+    from ..compress.quantize import quantize_model
+    from ..hub.loading import load_generator_file
+    from ..hub.weights import save_weights
+    from ..inference.onnx_graph import export_bytes
     from ..inference.stylizer import load_model
-    from .onnx_export import export_bytes
-    from .quantize import quantize_model
 
     module, info = load_model(model)
     files = {"weights": work / "model.safetensors"}
@@ -119,9 +120,9 @@ def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLik
     photos. JSON and Markdown are written into ``out_dir`` only when it is given (else both paths
     are None).
     """
+    from ..compress.onnx_export import list_images
+    from ..compress.quantize import calibration_photos
     from ..hub import zoo
-    from .onnx_export import list_images
-    from .quantize import calibration_photos
 
     wanted = list(variants) if variants else [v for v in VARIANTS if pruned is not None or "pruned" not in v]
     unknown = [v for v in wanted if v not in VARIANTS]
@@ -246,7 +247,7 @@ def _run_child(name: str, spec: dict[str, Any], model_file: Path, sizes: Sequenc
            "model": str(model_file),
            "sizes": list(sizes), "photo": str(photo), "work": str(work), "threads": threads}
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), **spec.get("env", {})}
-    proc = subprocess.run([sys.executable, "-m", "animegan.compress.bench", json.dumps(job)], env=env,
+    proc = subprocess.run([sys.executable, "-m", "animegan.evaluation.bench", json.dumps(job)], env=env,
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -286,12 +287,12 @@ class _PeakRss:
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from .onnx_export import photo_tensor
+    from ..compress.onnx_export import photo_tensor
 
     torch.set_num_threads(job["threads"])
     if job["runner"] == "torch":
         from ..device import resolve_policy
-        from ..hub.weights import load_generator_file
+        from ..hub.loading import load_generator_file
         from ..inference.backends import TorchBackend
 
         module, _ = load_generator_file(job["model"])

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from animegan.errors import InputError
-from animegan.io.temporal import TemporalSettings, TemporalSmoother, flicker_ratio
-from animegan.io.video_samples import scene_frames
+from animegan.video.samples import scene_frames
+from animegan.video.temporal import TemporalSettings, TemporalSmoother, flicker_ratio
 
 
 def flickering_style(frames: np.ndarray, seed: int) -> np.ndarray:
