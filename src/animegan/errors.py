@@ -20,6 +20,20 @@ class InputError(AnimeGANError):
     http_status = 422
 
 
+class ParamError(InputError):
+    """A parameter out of its bounds or choices. The message names the library's parameter
+    (``max_side 8: must be at least 16``); the CLI and the server say it in their own words with
+    :meth:`as_flag` (``--max-side 8: ...``) and the form field of the same name."""
+
+    def __init__(self, param: str, value: object, problem: str):
+        self.param, self.value, self.problem = param, value, problem
+        super().__init__(f"{param} {value}: {problem}")
+
+    def as_flag(self) -> str:
+        """The same error as the command line says it."""
+        return f"--{self.param.replace('_', '-')} {self.value}: {self.problem}"
+
+
 class ImageDecodeError(InputError):
     """The file exists but is not a decodable image (text file, truncated, empty)."""
 
