@@ -44,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from animegan import Stylizer
-    from animegan.compress.distill import load_any_generator
+    from animegan.compress.distill import load_teacher
     from animegan.nn import build_generator
 
     torch.manual_seed(0)
@@ -60,7 +60,7 @@ def main() -> None:
         paths["ours_default_path"] = lambda s=stylizer: s.stylize(photo)
         teacher_dir = TEACHERS / style
         if teacher_dir.is_dir():
-            teacher = load_any_generator(str(teacher_dir))
+            teacher, _ = load_teacher(str(teacher_dir))
             paths = {"teacher_fp32": lambda m=teacher: m(x)} | paths
         paths["animeganv2_fp32"] = lambda m=animeganv2: m(x)
         times: dict[str, list[float]] = {k: [] for k in paths}

@@ -22,9 +22,9 @@ import torch
 
 from animegan.inference.stylizer import Stylizer
 from animegan.nn import build_generator
-from animegan.video.pipeline import stylize_video
+from animegan.video import VideoOptions, stylize_video
 from animegan.video.samples import read_frames, scene_frames, write_clip
-from animegan.video.temporal import TemporalSettings, flicker_ratio
+from animegan.video.temporal import flicker_ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TEACHER = Path(__file__).resolve().parents[2] / "shared" / "data" / "teachers" / "cartoongan" / "hayao"
@@ -74,12 +74,14 @@ def bench_flicker(args: argparse.Namespace) -> str:
         inputs = read_frames(clip)
         moved = np.abs(np.diff(inputs.astype(np.float32), axis=0)).max(axis=-1) > 40
         still = ~moved
-        runs = [("off", None)] + [(f"--temporal-strength {s}", TemporalSettings(strength=s)) for s in (0.5, 0.7, 0.85)]
+        runs = [("off", VideoOptions(batch_size=4))] + [
+            (f"--temporal-strength {s}", VideoOptions(batch_size=4, temporal=True, temporal_strength=s))
+            for s in (0.5, 0.7, 0.85)]
         base = None
-        for label, temporal in runs:
+        for label, options in runs:
             stylizer.rewind()
             t0 = time.perf_counter()
-            stylize_video(clip, tmp / "out.mp4", stylizer=stylizer, temporal=temporal, batch_size=4)
+            stylize_video(clip, tmp / "out.mp4", stylizer, options)
             seconds = time.perf_counter() - t0
             out = read_frames(tmp / "out.mp4")
             d_out = np.abs(np.diff(out.astype(np.float32), axis=0)).mean(axis=-1)
@@ -170,7 +172,7 @@ def bench_memory(args: argparse.Namespace) -> str:
         sampler.start()
         start = time.perf_counter()
         try:
-            result = stylize_video(clip, tmp / "out.mp4", stylizer=stylizer, preset="ultrafast", batch_size=4,
+            result = stylize_video(clip, tmp / "out.mp4", stylizer, VideoOptions(preset="ultrafast", batch_size=4),
                                    progress=lambda done, total: progress_marks.append((time.perf_counter() - start,
                                                                                        done)))
         finally:
@@ -229,7 +231,7 @@ def bench_throughput(args: argparse.Namespace) -> str:
                 stylizer.stylize_frames(frames[k:k + batch])
             model_fps = len(frames) / (time.perf_counter() - t0)
             t0 = time.perf_counter()
-            result = stylize_video(clip, tmp / "out.mp4", stylizer=stylizer, batch_size=batch)
+            result = stylize_video(clip, tmp / "out.mp4", stylizer, VideoOptions(batch_size=batch))
             video_fps = result.frames / (time.perf_counter() - t0)  # includes probing, joining and muxing
             rows.append((model_fps, video_fps))
     lines = [

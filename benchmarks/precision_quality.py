@@ -16,10 +16,11 @@ import json
 import numpy as np
 import torch
 
-from animegan.compress.onnx_export import list_images, photo_tensor
+from animegan.compress.onnx_export import photo_tensor
 from animegan.device import resolve_policy
 from animegan.inference.backends import TorchBackend
 from animegan.inference.stylizer import load_model
+from animegan.io.discovery import list_images
 
 
 def main() -> None:

@@ -257,6 +257,17 @@ class Download(Scenario):
         t.duplicated += sum(1 for p in (rnd / "models").iterdir() if not p.name.startswith(".")) - 1
 
 
+def _checkpoints_check(run: Path, t) -> None:
+    """Every checkpoint a killed run left must load (written atomically, never half)."""
+    from animegan.training.checkpoint import list_checkpoints, load_checkpoint
+
+    for ckpt in list_checkpoints(run):
+        try:
+            load_checkpoint(ckpt)
+        except Exception:  # noqa: BLE001
+            t.half_written += 1
+
+
 def _stats_check(stats: Path, total: int, t: Tally) -> None:
     steps = []
     if stats.exists():
@@ -302,14 +313,8 @@ class Train(Scenario):
         return self.command(rnd)  # killed before its first checkpoint: start again
 
     def after_kill(self, rnd, t):
-        from animegan.training.checkpoint import list_checkpoints, load_checkpoint
-
         for run in (rnd / "runs").glob("0*") if (rnd / "runs").is_dir() else []:
-            for ckpt in list_checkpoints(run):
-                try:
-                    load_checkpoint(ckpt)
-                except Exception:  # noqa: BLE001
-                    t.half_written += 1
+            _checkpoints_check(run, t)
 
     def after_rerun(self, rnd, t):
         runs = sorted((rnd / "runs").glob("0*"))
@@ -340,14 +345,7 @@ class Distill(Scenario):
                 str(self.STEPS)]
 
     def after_kill(self, rnd, t):
-        import torch
-
-        ckpt = rnd / "run" / "checkpoint.pt"
-        if ckpt.exists():
-            try:
-                torch.load(ckpt, weights_only=True)
-            except Exception:  # noqa: BLE001
-                t.half_written += 1
+        _checkpoints_check(rnd / "run", t)  # distillation keeps the trainer's run layout
 
     def after_rerun(self, rnd, t):
         _stats_check(rnd / "run" / "stats.jsonl", self.STEPS, t)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from animegan.compress.distill import load_any_generator
+from animegan.compress.distill import load_teacher
 from animegan.evaluation.quality import image_figures
 from animegan.hub.loading import load_generator_file
 from animegan.training.losses import rgb_to_yuv
@@ -68,7 +68,7 @@ def teacher_outputs(style: str, photos: list[Path], max_side: int, work: Path) -
     for p in photos:
         f = folder / f"{p.stem}.png"
         if not f.exists():
-            teacher = teacher or load_any_generator(str(DATA / "teachers" / "cartoongan" / style))
+            teacher = teacher or load_teacher(str(DATA / "teachers" / "cartoongan" / style))[0]
             Image.fromarray(run(teacher, load_photo(p, max_side))).save(f)
         with Image.open(f) as im:
             outs.append(np.asarray(im.convert("RGB")))

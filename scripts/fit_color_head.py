@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from animegan.compress.distill import list_photos, load_any_generator, plan_crops, to_tensor
+from animegan.compress.distill import batch_tensor, list_photos, load_teacher, plan_crops
 from animegan.hub.weights import info_for, save_weights
 from animegan.training.losses import rgb_to_yuv
 
@@ -36,7 +36,7 @@ def trunk_cache(teacher, crops, work: Path) -> tuple[torch.Tensor, torch.Tensor,
     for c in crops:
         f = work / f"{c.key()}.pt"
         if not f.exists():
-            x = to_tensor([c.load()])
+            x = batch_tensor([c.load()])
             with torch.no_grad():
                 h = teacher.trunk(x)
                 y = teacher.head(h)
@@ -102,7 +102,7 @@ def main() -> None:
     torch.manual_seed(0)
     teacher_dir = DATA / "teachers" / "cartoongan" / args.style
     photo_dirs = [str(DATA / "photos")]
-    teacher = load_any_generator(str(teacher_dir))
+    teacher, _ = load_teacher(str(teacher_dir))
     crops = plan_crops(list_photos(photo_dirs), args.crops, args.crop_size, (320, 480), seed=1)
     work = Path(args.work or ROOT / "runs" / f"head-{args.style}")
     work.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Turn a finished distillation run into a shipped default style: fp16 safetensors with provenance.
 
-Reads ``<run>/student.safetensors`` (the EMA student) and ``<run>/config.json``, and writes the
+Reads ``<run>/student.safetensors`` (the EMA student) and ``<run>/config.toml``, and writes the
 student as fp16 with metadata that names the real teacher chain (the released CartoonGAN weights,
 then the colour-refit output layer of ``scripts/fit_color_head.py``), the data, the steps and the
 loss weights, the licence and the model card's file name.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from animegan.compress.distill import WEIGHTS, DistillConfig
 from animegan.hub.loading import load_generator_file
 from animegan.hub.weights import ModelInfo, save_weights
 
@@ -26,12 +27,12 @@ LICENCE = ("research use only (inherited from the CartoonGAN teacher weights and
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path, help="distillation run folder (student.safetensors, config.json)")
+    ap.add_argument("run", type=Path, help="distillation run folder (student.safetensors, config.toml)")
     ap.add_argument("--style", required=True)
     ap.add_argument("--alpha", type=float, required=True, help="the stage-1 colour-refit alpha (model card)")
     ap.add_argument("--out", type=Path, default=None, help="default: src/animegan/weights/<style>.safetensors")
     args = ap.parse_args()
-    cfg = json.loads((args.run / "config.json").read_text())
+    cfg = DistillConfig.from_toml(args.run / "config.toml")
     student, info = load_generator_file(args.run / "student.safetensors")
     steps = json.loads(info.provenance)["steps"]
     provenance = {
@@ -41,11 +42,11 @@ def main() -> None:
                   f"--style {args.style} --alpha {args.alpha})",
         "stage2": "student sliced out of the stage-1 model (animegan.compress.slice_cartoongan: channel "
                   "importance + layer-wise least-squares refit), then distilled (animegan distill "
-                  f"src/animegan/configs/distill-{args.style}.toml)",
+                  f"distill-{args.style})",
         "data": ["shared/data/photos (BSDS500, Sun-Hays80); never the evaluation photos"],
-        "crops": cfg["n_crops"], "crop_size": cfg["crop_size"], "train_crop": cfg["train_crop"],
-        "steps": steps, "batch_size": cfg["batch_size"], "lr": cfg["lr"], "ema_decay": cfg["ema_decay"],
-        "losses": {k: cfg[k] for k in ("w_l1", "w_l1_luma", "w_perceptual", "w_color", "w_chroma", "w_adv")},
+        "crops": cfg.n_crops, "crop_size": cfg.crop_size, "train_crop": cfg.train_crop,
+        "steps": steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "ema_decay": cfg.ema_decay,
+        "losses": {k: getattr(cfg, k) for k in WEIGHTS},
         "student": {"arch": info.arch, "config": info.config},
     }
     out = args.out or ROOT / "src" / "animegan" / "weights" / f"{args.style}.safetensors"

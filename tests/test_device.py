@@ -41,8 +41,9 @@ def test_explicit_precisions_ignore_the_probe(monkeypatch, fast) -> None:
     assert device.resolve_policy("cpu", "BF16").dtype == torch.bfloat16
     with pytest.raises(DeviceError, match="fp16 runs only on CUDA"):
         device.resolve_policy("cpu", "fp16")
-    with pytest.raises(DeviceError, match="--precision int4"):
+    with pytest.raises(DeviceError, match="^precision int4: unknown") as info:
         device.resolve_policy("cpu", "int4")
+    assert info.value.as_flag().startswith("--precision int4: unknown")  # the CLI says it as its flag
 
 
 def test_auto_device_is_cpu_without_cuda_and_asking_for_cuda_is_an_error(monkeypatch) -> None:
@@ -50,5 +51,6 @@ def test_auto_device_is_cpu_without_cuda_and_asking_for_cuda_is_an_error(monkeyp
     assert device.resolve_device("auto").type == "cpu"
     with pytest.raises(DeviceError, match="no CUDA device"):
         device.resolve_device("cuda")
-    with pytest.raises(DeviceError, match="--device tpu"):
+    with pytest.raises(DeviceError, match="^device tpu: unknown") as info:
         device.resolve_device("tpu")
+    assert info.value.as_flag().startswith("--device tpu: unknown")

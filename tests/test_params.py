@@ -16,6 +16,8 @@ class Example:
     tile: int = param(0, "tile side", ge=64, allow=(0, -1))
     strength: float = param(1.0, "how much style", ge=0.0, le=1.0)
     ext: str = param("auto", "format", choices=("auto", "png", "jpg"))
+    codec: str | None = param(None, "encoder", text=True)
+    flag: bool = param(False, "yes or no")
 
     def __post_init__(self) -> None:
         check(self)
@@ -35,6 +37,9 @@ def test_defaults_bounds_and_help_come_from_one_declaration():
     ({"strength": 1.5}, "strength 1.5: must be between 0 and 1", "--strength 1.5"),
     ({"ext": "gif"}, "ext gif: must be one of auto, png, jpg", "--ext gif"),
     ({"strength": "x"}, "strength x: must be a number, not str", "--strength x"),
+    ({"strength": float("nan")}, "strength nan: must be a number, not NaN", "--strength nan"),
+    ({"codec": " "}, "codec  : must be a non-empty name", "--codec  "),
+    ({"flag": 1}, "flag 1: must be true or false", "--flag 1"),
 ])
 def test_out_of_bounds_names_the_parameter(kwargs, message, flag):
     with pytest.raises(ParamError) as info:
@@ -46,4 +51,4 @@ def test_out_of_bounds_names_the_parameter(kwargs, message, flag):
 
 def test_accepted_values_pass():
     Example(side=None, tile=-1, strength=0.0, ext=".PNG")
-    Example(side=16, tile=64, strength=1)
+    Example(side=16, tile=64, strength=1, codec="libx264", flag=True)

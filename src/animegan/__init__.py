@@ -10,7 +10,9 @@ The public façade. Create a model or Stylizer once and reuse it in loops::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .extras import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -21,27 +23,23 @@ _LAZY = {
     "stylize_image": "animegan.inference.stylizer",
     "StylizeOptions": "animegan.inference.options",
     "list_models": "animegan.hub.zoo",
-    "stylize_video": "animegan.video.pipeline",
+    "stylize_video": "animegan.video",
+    "VideoOptions": "animegan.video",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hub.zoo import list_models
     from .inference.options import StylizeOptions
     from .inference.stylizer import Stylizer, load_model, stylize_image
-    from .video.pipeline import stylize_video
+    from .video import VideoOptions, stylize_video
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'animegan' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "StylizeOptions",
     "Stylizer",
+    "VideoOptions",
     "__version__",
     "list_models",
     "load_model",

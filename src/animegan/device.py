@@ -53,12 +53,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: CUDA was asked for but no CUDA device is available "
-                              "(use --device cpu or --device auto)")
+            raise DeviceError(f"device {name}: CUDA was asked for but no CUDA device is available "
+                              "(use cpu or auto)", params=("device",))
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise DeviceError(f"--device {name}: unknown device (choose auto, cpu or cuda)")
+    raise DeviceError(f"device {name}: unknown (choose auto, cpu or cuda)", params=("device",))
 
 
 def resolve_policy(device: str = "auto", precision: str = "auto") -> ExecutionPolicy:
@@ -66,13 +66,13 @@ def resolve_policy(device: str = "auto", precision: str = "auto") -> ExecutionPo
     dev = resolve_device(device)
     precision = (precision or "auto").lower()
     if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise DeviceError(f"--precision {precision}: unknown precision (choose auto, fp32, bf16 or fp16)")
+        raise DeviceError(f"precision {precision}: unknown (choose auto, fp32, bf16 or fp16)", params=("precision",))
     if dev.type == "cuda":
         dtype = {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
         policy = ExecutionPolicy(dev, dtype, channels_last=True)
     else:
         if precision == "fp16":
-            raise DeviceError("--precision fp16 runs only on CUDA; on CPU use bf16 or fp32")
+            raise DeviceError("precision fp16 runs only on CUDA; on CPU use bf16 or fp32", params=("precision",))
         if precision == "auto":
             dtype = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
         else:

@@ -6,12 +6,33 @@ input and a non-zero exit, the server into a 4xx/5xx JSON body with the same mes
 
 from __future__ import annotations
 
+import re
+
 
 class AnimeGANError(Exception):
-    """Base class: every error the library raises on purpose."""
+    """Base class: every error the library raises on purpose.
+
+    Messages speak of the library's parameters (``max_side``), never of CLI flags; an error whose
+    message names parameters lists them in ``params`` (keyword), and :meth:`as_flag` says the same
+    message with each as the command line's flag (``--max-side``).
+    """
 
     #: HTTP status the server answers with when this error reaches it.
     http_status: int = 500
+    #: the library parameters the message names (the server's form fields have the same names)
+    params: tuple[str, ...] = ()
+
+    def __init__(self, *args: object, params: tuple[str, ...] = ()):
+        super().__init__(*args)
+        if params:
+            self.params = tuple(params)
+
+    def as_flag(self) -> str:
+        """The message as the command line says it: every parameter in ``params`` as its flag."""
+        text = str(self)
+        for name in self.params:
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?!\w)", _flag(name), text)
+        return text
 
 
 class InputError(AnimeGANError):
@@ -29,9 +50,12 @@ class ParamError(InputError):
         self.param, self.value, self.problem = param, value, problem
         super().__init__(f"{param} {value}: {problem}")
 
+    def __reduce__(self) -> tuple:  # picklable (server worker processes) with its three arguments
+        return (type(self), (self.param, self.value, self.problem))
+
     def as_flag(self) -> str:
         """The same error as the command line says it."""
-        return f"--{self.param.replace('_', '-')} {self.value}: {self.problem}"
+        return f"{_flag(self.param)} {self.value}: {self.problem}"
 
 
 class ImageDecodeError(InputError):
@@ -83,6 +107,11 @@ class ConfigError(AnimeGANError):
     """A training or server configuration that is invalid."""
 
     http_status = 422
+
+
+def _flag(name: str) -> str:
+    """A library parameter's command-line flag: ``max_side`` -> ``--max-side``."""
+    return "--" + name.replace("_", "-")
 
 
 def _short(items: list[str], n: int = 4) -> str:

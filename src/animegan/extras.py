@@ -15,7 +15,9 @@ Where the package is missing, the user gets one line naming the command to run, 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from .errors import AnimeGANError
 
@@ -75,3 +77,18 @@ def available(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def lazy_attributes(package: str, table: dict[str, str]) -> Callable[[str], Any]:
+    """A package's ``__getattr__`` that imports ``table[name]`` (a module path) on first use.
+
+    So a package can name its public API while importing cheaply, and never fails to import
+    because a part that needs an optional dependency is broken or missing.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in table:
+            return getattr(importlib.import_module(table[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -10,6 +10,7 @@ CLI turns them into its flag names.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +28,17 @@ class Param:
     allow: tuple[Any, ...] = ()
     #: the parameter's unit or meaning in bounds messages, e.g. "pixels"
     unit: str = ""
+    #: a yes/no parameter (set by :func:`param` when the default is a bool): only True and False pass
+    boolean: bool = False
+    #: a free-form name (an encoder, a preset): any non-empty text; what it means is checked where it is used
+    text: bool = False
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not accepted, or None when it is."""
+        if self.boolean:
+            return None if isinstance(value, bool) else "must be true or false"
+        if self.text:
+            return None if isinstance(value, str) and value.strip() else "must be a non-empty name"
         if value in self.allow:
             return None
         if self.choices is not None:
@@ -37,6 +46,8 @@ class Param:
             return None if key in self.choices else f"must be one of {', '.join(self.choices)}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, not {type(value).__name__}"
+        if math.isnan(value):  # NaN compares false with every bound
+            return "must be a number, not NaN"
         low = f"at least {_fmt(self.ge)}" if self.ge is not None else ""
         high = f"at most {_fmt(self.le)}" if self.le is not None else ""
         if (self.ge is not None and value < self.ge) or (self.le is not None and value > self.le):
@@ -55,6 +66,8 @@ def _fmt(x: float) -> str:
 
 def param(default: Any, help: str, **bounds: Any) -> Any:
     """A dataclass field with a default and a :class:`Param` (bounds, choices, help) in its metadata."""
+    if isinstance(default, bool):
+        bounds.setdefault("boolean", True)
     return dataclasses.field(default=default, metadata={"param": Param(help=help, **bounds)})
 
 

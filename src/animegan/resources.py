@@ -26,5 +26,10 @@ def samples_dir() -> Path:
 
 
 def sample_photos() -> list[Path]:
-    """The bundled sample photos, sorted by name."""
-    return sorted(p for p in samples_dir().iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    """The bundled sample photos, sorted by name: every file of :func:`samples_dir` but its README.
+
+    The folder holds nothing else (a test checks that these are exactly the images
+    :func:`animegan.io.discovery.list_images` finds there); this module sits below ``io`` and does
+    not judge file names itself.
+    """
+    return sorted(p for p in samples_dir().iterdir() if p.is_file() and p.name != "README.md")

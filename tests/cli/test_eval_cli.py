@@ -67,7 +67,7 @@ def test_eval_bad_inputs_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     assert missing.exit_code != 0 and "nowhere" in missing.output and "not a folder" in missing.output
     (tmp_path / "empty").mkdir()
     empty = _eval("--photos", str(tmp_path / "empty"), "-o", str(out))
-    assert empty.exit_code != 0 and "no photos" in empty.output
+    assert empty.exit_code != 0 and "empty: no images found" in empty.output
     style = _eval("no-such-style", "--max-side", "32", "-o", str(out))
     assert style.exit_code != 0 and "no-such-style" in style.output
     palette = _eval("--palette", "3", "-o", str(out))

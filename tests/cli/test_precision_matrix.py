@@ -21,7 +21,7 @@ from animegan.resources import sample_photos
 pytest.importorskip("av")
 
 from animegan.inference.stylizer import Stylizer
-from animegan.video.pipeline import stylize_video
+from animegan.video import stylize_video
 from animegan.video.samples import read_audio, read_frames, write_clip
 
 #: (case id, --precision args, CPU probe says fast bf16, dtype the run must use)
@@ -88,7 +88,7 @@ def test_cli_video_keeps_every_frame_and_the_audio(tmp_path, monkeypatch, clip, 
 def test_stylize_video_with_a_stylizer(tmp_path, clip, precision) -> None:
     """Regression: the resume fingerprint hashed the bf16 weights with .numpy() and crashed."""
     stylizer = Stylizer(precision=precision)
-    result = stylize_video(clip, tmp_path / "out.mp4", stylizer=stylizer)
+    result = stylize_video(clip, tmp_path / "out.mp4", stylizer)
     assert result.frames == 5 and read_frames(tmp_path / "out.mp4").shape == (5, 32, 48, 3)
     assert read_audio(tmp_path / "out.mp4").shape[1] > 0
 

@@ -131,6 +131,21 @@ def test_single_file_to_a_named_output_file(tmp_path: Path, model_file: Path) ->
     assert code == 0, err
     with Image.open(tmp_path / "result.png") as img:
         assert img.format == "PNG" and img.size == (64, 48)
+    # --ext auto keeps png/jpg/webp and writes PNG for any other name, as it does for folders
+    code, _, err = _run(str(src), "-o", str(tmp_path / "result.bmp"), "-m", str(model_file))
+    assert code == 0, err
+    assert not (tmp_path / "result.bmp").exists() and Image.open(tmp_path / "result.png").format == "PNG"
+
+
+def test_max_pixels_flag_sets_the_refusal_limit(tmp_path: Path, model_file: Path) -> None:
+    src = _photo(tmp_path / "a.png")  # 64×48 = 3072 pixels
+    code, _, err = _run(str(src), "-o", str(tmp_path / "out"), "-m", str(model_file), "--max-pixels", "4096")
+    assert code == 0, err
+    big = _photo(tmp_path / "big" / "b.png", (80, 60))  # 4800 pixels
+    code, _, err = _run(str(big), "-o", str(tmp_path / "out2"), "-m", str(model_file), "--max-pixels", "4096")
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and "b.png" in errors[0] and "over the limit of" in errors[0]
+    assert "set --max-side (e.g. --max-side 2048)" in errors[0]  # the library's max_side, said as the flag
 
 
 def test_batch_size_gives_the_same_pixels_as_one_by_one(tmp_path: Path, model_file: Path) -> None:

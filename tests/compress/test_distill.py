@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from animegan.compress.distill import DistillConfig, TeacherCache, batch_indices, distill, plan_crops
-from animegan.errors import InputError
+from animegan.errors import ConfigError, InputError
 from animegan.hub.loading import load_generator_file
 from animegan.hub.weights import ModelInfo, save_weights
 from animegan.nn.cartoongan import CartoonGANConfig, CartoonGANGenerator
@@ -77,9 +77,9 @@ def test_bf16_autocast_trains_fp32_weights(cfg):
 def test_unknown_precision_is_one_clear_error(tmp_path):
     preset = tmp_path / "d.toml"
     preset.write_text('precision = "fp8"\n')
-    with pytest.raises(InputError, match=r"d\.toml: precision 'fp8': choose fp32 or bf16"):
+    with pytest.raises(ConfigError, match=r"d\.toml: precision 'fp8': choose fp32 or bf16"):
         DistillConfig.from_toml(preset)
-    with pytest.raises(InputError, match=r"^precision 'fp16': choose fp32 or bf16$"):
+    with pytest.raises(ConfigError, match=r"^precision 'fp16': choose fp32 or bf16$"):
         DistillConfig(precision="fp16")
 
 
@@ -111,7 +111,7 @@ def test_batches_cover_every_crop_once_per_epoch():
 
 def test_missing_photo_folder_is_a_clear_error(cfg, tmp_path):
     bad = DistillConfig(**{**cfg.__dict__, "photos": [str(tmp_path / "nope")]})
-    with pytest.raises(InputError, match="nope: photo folder not found"):
+    with pytest.raises(InputError, match="nope: not a folder"):
         distill(bad)
 
 
@@ -121,7 +121,7 @@ def test_config_reads_a_toml_preset(tmp_path):
     cfg = DistillConfig.from_toml(p, steps=9)
     assert cfg.steps == 9 and cfg.long_side_range == (100, 200) and cfg.photos == ["a"]
     p.write_text('stepz = 3\n')
-    with pytest.raises(InputError, match="unknown distillation config keys"):
+    with pytest.raises(ConfigError, match=r"d\.toml: unknown key stepz"):
         DistillConfig.from_toml(p)
 
 
@@ -143,3 +143,65 @@ def test_cli_distills_from_a_toml_and_resumes(cfg, tmp_path):
     assert [json.loads(x)["step"] for x in (Path(run) / "stats.jsonl").read_text().splitlines()][-1] == 5
     bad = CliRunner().invoke(app, ["distill", str(tmp_path / "missing.toml")])
     assert bad.exit_code != 0 and "missing.toml" in bad.output
+
+
+def test_config_types_and_ranges_are_checked_naming_key_and_file(tmp_path):
+    p = tmp_path / "d.toml"
+    for text, message in [('steps = "ten"\n', r"d\.toml: steps must be an integer, got 'ten'"),
+                          ("crop_size = 8\n", r"d\.toml: crop_size must be >= 16"),
+                          ("long_side_range = [300]\n", r"d\.toml: long_side_range must be a list of 2"),
+                          ("w_l1 = -1.0\n", r"d\.toml: loss weights \(w_\*\) must be >= 0"),
+                          ("student_config = 3\n", r"d\.toml: student_config must be a table")]:
+        p.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            DistillConfig.from_toml(p)
+
+
+def test_shipped_configs_load_and_name_their_teacher_from_any_folder(tmp_path, monkeypatch):
+    from animegan.compress.distill import find_distill_config, load_teacher
+    from animegan.training.config import distill_presets
+
+    monkeypatch.chdir(tmp_path)  # not the repository root
+    for name in distill_presets():
+        DistillConfig.from_toml(find_distill_config(name))
+    cfg = DistillConfig.from_toml(find_distill_config("distill-animeganv2-shinkai"))
+    teacher, path = load_teacher(cfg.teacher)  # a zoo name: the bundled default style
+    assert cfg.teacher == "shinkai" and path.name == "shinkai.safetensors" and teacher.arch == "cartoongan"
+
+
+def test_adversarial_term_uses_the_shared_discriminator(cfg, tmp_path):
+    from animegan.compress.distill.data import style_batch
+    from animegan.training.checkpoint import list_checkpoints, load_checkpoint
+
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for i, colour in enumerate([(250, 10, 10), (10, 250, 10), (10, 10, 250), (200, 200, 20)]):
+        Image.new("RGB", (64, 64), colour).save(styles / f"s{i}.png")
+    batch = style_batch(sorted(str(p) for p in styles.iterdir()), 6, 16, step=3, seed=0)
+    assert batch.shape == (6, 3, 16, 16) and len({tuple(b[:, 0, 0].tolist()) for b in batch}) > 1
+    adv = DistillConfig(**{**cfg.__dict__, "steps": 3, "w_adv": 0.1, "style_images": str(styles),
+                           "discriminator_config": {"channels": 8, "n_down": 1}})
+    distill(adv)
+    assert {"adv", "d"} <= set(stats(adv.run_dir)[-1])
+    state = load_checkpoint(list_checkpoints(adv.run_dir)[-1])
+    assert state["disc"]["layers.0.parametrizations.weight.original"].shape[0] == 8  # the configured width
+    bad = DistillConfig(**{**adv.__dict__, "run_dir": str(tmp_path / "bad"), "discriminator_config": {"chanels": 8}})
+    with pytest.raises(ConfigError, match="discriminator_config: .*unknown config keys"):
+        distill(bad)
+
+
+def test_cli_cache_only_runs_a_zoo_teacher_on_every_crop(cfg, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from animegan.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'teacher = "shinkai"\nphotos = ["{cfg.photos[0]}"]\ncrop_size = 32\nn_crops = 3\n'
+                    'long_side_range = [40, 48]\nthreads = 1\n')
+    res = CliRunner().invoke(app, ["distill", str(toml), "--run-dir", "run", "--cache-only"])
+    assert res.exit_code == 0, res.output
+    assert "teacher cache:" in res.output and "(1 teacher batches run now)" in res.output
+    cached = list((tmp_path / "run" / "teacher-cache").rglob("*.png"))
+    assert len(cached) == 3 and cached[0].parent.name.startswith("shinkai-")
+    assert not (tmp_path / "run" / "student.safetensors").exists()

@@ -1,17 +1,24 @@
-"""After a kill: `distill` trims stats rows logged past its checkpoint (like `train`), and temp files go."""
+"""After a kill: `distill` resumes from its newest checkpoint with every RNG state, repeating the same
+losses; it trims stats rows logged past the checkpoint (like `train`), and temp files go."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
 from test_distill import make_photos, make_teacher
 
 from animegan.compress.distill import DistillConfig, distill
+from animegan.errors import ConfigError
+from animegan.training.checkpoint import list_checkpoints, load_checkpoint
 from animegan.training.runs import StatsLog, trim_stats
 
 
@@ -66,3 +73,43 @@ def test_train_stats_trim_survives_a_torn_last_row(tmp_path: Path) -> None:
     log.log({"step": 21})
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [10, 20, 21]
     assert trim_stats(path, 20) == 1 and trim_stats(tmp_path / "none.jsonl", 5) == 0
+
+
+def _seed_globals(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def test_resume_restores_every_rng_and_repeats_the_same_losses(tmp_path: Path) -> None:
+    draws: dict[str, dict[int, tuple[float, float, float]]] = {"whole": {}, "resumed": {}}
+
+    def drawing(name: str):  # a callback that uses the python, numpy and torch RNGs at every step
+        def on_log(row: dict) -> None:
+            draws[name][int(row["step"])] = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+        return on_log
+
+    whole = _cfg(tmp_path, steps=8)
+    _seed_globals(5)
+    distill(whole, on_log=drawing("whole"))
+    part = DistillConfig(**{**whole.__dict__, "run_dir": str(tmp_path / "part"), "steps": 4})
+    _seed_globals(5)
+    distill(part, on_log=drawing("resumed"))  # checkpoint at step 4
+    state = load_checkpoint(list_checkpoints(part.run_dir)[-1])
+    assert state["step"] == 4 and {"python", "numpy", "torch"} <= set(state["rng"])
+    _seed_globals(99)  # what a new process starts with
+    distill(DistillConfig(**{**part.__dict__, "steps": 8}), on_log=drawing("resumed"))
+    assert draws["resumed"] == draws["whole"]  # every RNG continues where step 4 left it
+    rows = [{k: v for k, v in r.items() if k not in ("sec_per_step", "teacher_calls")}
+            for r in map(json.loads, (Path(whole.run_dir) / "stats.jsonl").read_text().splitlines())]
+    resumed = [{k: v for k, v in r.items() if k not in ("sec_per_step", "teacher_calls")}
+               for r in map(json.loads, (Path(part.run_dir) / "stats.jsonl").read_text().splitlines())]
+    assert resumed == rows and len(rows) == 8  # bit-for-bit the same losses
+
+
+def test_resume_refuses_a_config_that_changes_the_training(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, steps=4)
+    distill(cfg)
+    with pytest.raises(ConfigError, match=r"00000004\.pt: the run was started with lr = 0\.0002, not 0\.001"):
+        distill(DistillConfig(**{**cfg.__dict__, "steps": 8, "lr": 1e-3}))
+    assert json.loads((Path(cfg.run_dir) / "config.json").read_text())["lr"] == 2e-4  # left as it was

@@ -9,10 +9,11 @@ import onnx
 import pytest
 import torch
 
-from animegan.compress.onnx_export import export_onnx, list_images
+from animegan.compress.onnx_export import export_onnx
 from animegan.errors import InputError, ModelError
 from animegan.inference.onnx_backend import make_session
 from animegan.inference.onnx_graph import INPUT_NAME, OPSET, OUTPUT_NAME, export_bytes, load_onnx
+from animegan.io.discovery import list_images
 from animegan.nn import build_generator
 
 

@@ -268,19 +268,18 @@ def test_real_cartoongan_teacher_folder_imports_94_tensors_and_loads_strictly(sh
     assert y.shape == x.shape and y.abs().max() <= 1 and y.std() > 0.01
 
 
-def test_a_published_file_is_named_and_gets_the_non_commercial_licence(tmp_path, monkeypatch):
+def test_a_published_file_is_named_and_gets_the_non_commercial_licence(tmp_path):
     # the real published files cannot be fetched here: a zoo entry carries this file's git blob id instead
-    from animegan.hub import zoo
+    from animegan.hub.catalogue import Catalogue, ZooEntry
     from animegan.hub.download import git_blob_sha1
     from animegan.hub.importers import ANIMEGANV2_LICENCE
 
     path = tmp_path / "face_paint_512_v2.pt"
     torch.save(AnimeGANv2Generator().state_dict(), path)
-    entry = zoo.ZooEntry.from_dict({"name": "face_paint_512_v2", "arch": "animeganv2", "style": "face_paint",
-                                    "files": [{"filename": path.name, "url": "https://example.invalid/x.pt",
-                                               "git_blob_sha1": git_blob_sha1(path)}]})
-    monkeypatch.setattr(zoo, "list_models", lambda: [entry])
-    _, info = import_weights(path)
+    entry = ZooEntry.from_dict({"name": "face_paint_512_v2", "arch": "animeganv2", "style": "face_paint",
+                                "files": [{"filename": path.name, "url": "https://example.invalid/x.pt",
+                                           "git_blob_sha1": git_blob_sha1(path)}]})
+    _, info = import_weights(path, catalogue=Catalogue((entry,), entry.name))
     assert info.licence == ANIMEGANV2_LICENCE and "non-commercial AnimeGANv2 release" in info.licence
     assert info.style == "face_paint"
     assert "published AnimeGANv2 'face_paint_512_v2' weights (git blob verified)" in info.provenance

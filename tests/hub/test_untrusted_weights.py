@@ -127,6 +127,35 @@ def test_crafted_config_values_of_the_wrong_type_are_refused(tmp_path):
             load_generator_file(path)
 
 
+@pytest.mark.parametrize(("arch", "config", "message"), [
+    ("cartoongan", {"base_channels": "wide", "n_res_blocks": 1}, 'config base_channels="wide" is not an integer'),
+    ("cartoongan", {"base_channels": [2], "n_res_blocks": 1}, r"config base_channels=\[2\] is not an integer"),
+    ("resnet_sam", {"res_norm": "yes"}, 'config res_norm="yes" is not true or false'),
+    # in range for the file check, refused by the network's own config class (ValueError inside)
+    ("resnet_sam", {"width": 4, "n_res_blocks": 1, "sam_kernel": 4},
+     "architecture 'resnet_sam': invalid config .*sam_kernel must be a positive odd number, got 4"),
+])
+def test_a_config_the_network_refuses_is_one_line_naming_the_file(tmp_path, arch, config, message):
+    import re
+
+    path = tmp_path / "crafted.safetensors"
+    save_weights(path, _state("cartoongan", TINY_CARTOON), ModelInfo(arch=arch, config=config))
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (16, 16), (120, 80, 40)).save(photo)
+    result = _cli("stylize", str(photo), "-o", str(tmp_path / "out"), "-m", str(path))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and re.search(message, lines[0]), result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_build_generator_refuses_a_bad_config_with_a_model_error():
+    with pytest.raises(ModelError, match=r"architecture 'cartoongan': invalid config .*base_channels must be positive"):
+        build_generator("cartoongan", {"base_channels": -3})
+    with pytest.raises(ModelError, match="architecture 'resnet_sam': invalid config"):
+        build_generator("resnet_sam", {"n_down": "3"})
+
+
 def test_a_foreign_file_whose_shapes_imply_a_huge_network_is_refused_before_building_it(tmp_path):
     """Config inferred from one tensor's shape (base_channels=4096) must not build that network."""
     state = {"conv01_1.weight": torch.zeros(4096, 3, 1, 1)}

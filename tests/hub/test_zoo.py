@@ -125,6 +125,13 @@ def test_existing_file_resolves_to_itself_and_a_missing_path_says_not_found(tmp_
         zoo.resolve_model(str(tmp_path / "nowhere.pt"))
 
 
+@pytest.mark.parametrize("name", ["student.ort", "model.ONNX", "checkpoint.bin", "g.pth"])
+def test_a_missing_file_of_any_loadable_kind_is_not_found_rather_than_an_unknown_name(name):
+    # every kind the loaders accept (.ort is ONNX Runtime's mobile format, .bin a PyTorch state dict)
+    with pytest.raises(ModelError, match=rf"^{name}: weights file not found$"):
+        zoo.resolve_model(name)
+
+
 def test_cache_dir_follows_animegan_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMEGAN_HOME", str(tmp_path / "home"))
     assert cache.cache_dir() == tmp_path / "home"

@@ -145,8 +145,8 @@ def test_chroma_smoothing_flattens_colour_noise_but_keeps_luma_edges():
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
 def test_bad_palette_is_one_clear_error(bad):
-    with pytest.raises(InputError, match="--palette"):
-        StylizeOptions(palette=bad).validate()
+    with pytest.raises(InputError, match="^palette "):
+        StylizeOptions(palette=bad)
 
 
 # ---- every entry point -------------------------------------------------------------------------

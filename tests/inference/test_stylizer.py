@@ -201,9 +201,12 @@ def test_cuda_without_cuda_is_a_device_error(model):
         Stylizer(model, device="cuda")
 
 
-def test_bad_options_are_input_errors(exact):
-    with pytest.raises(InputError, match="--strength"):
-        exact.stylize(_rgb(16, 16), StylizeOptions(strength=2.0))
+def test_bad_options_are_input_errors_naming_the_parameter():
+    # refused when built (a StylizeOptions is valid by construction), in the library's own words
+    with pytest.raises(InputError, match="^strength 2.0: must be between 0 and 1$"):
+        StylizeOptions(strength=2.0)
+    with pytest.raises(InputError, match="^max_side 8: must be at least 16$"):
+        stylize_image(_rgb(16, 16), max_side=8)
 
 
 def test_public_api_is_importable_from_the_package():
@@ -214,8 +217,9 @@ def test_public_api_is_importable_from_the_package():
 
 
 def test_unknown_backend_is_an_input_error(model):
-    with pytest.raises(InputError, match="--backend"):
+    with pytest.raises(InputError, match="^backend tensorrt: unknown") as info:
         Stylizer(model, backend="tensorrt")
+    assert info.value.as_flag().startswith("--backend tensorrt: unknown")  # what the CLI prints
 
 
 def test_tiling_leaves_the_shared_model_untouched(model, exact):
@@ -237,3 +241,57 @@ def test_concurrent_calls_give_the_same_result(exact):
         tiled = pool.submit(exact.stylize, img, tiled_opts)
         assert np.array_equal(np.asarray(plain.result()), expected)
         assert np.abs(np.asarray(tiled.result(), np.int16) - expected).mean() < 2.0
+
+
+def test_a_loaded_module_and_info_are_used_as_given(model, tmp_path):
+    from animegan.hub.weights import ModelInfo, save_weights
+
+    path = save_weights(tmp_path / "m.safetensors", model, ModelInfo(arch="animeganv2", style="given"))
+    loaded = load_model(path)
+    stylizer = Stylizer(loaded, precision="fp32")
+    assert stylizer.info is loaded[1] and stylizer.backend.model is loaded[0]  # nothing loaded again
+    img = _rgb(40, 24)
+    assert np.array_equal(np.asarray(stylizer.stylize(img)), np.asarray(Stylizer(path, precision="fp32").stylize(img)))
+    with pytest.raises(InputError, match=r"^model: a tuple must be \(module, ModelInfo\)"):
+        Stylizer((model, "info"))
+
+
+class _CountingBackend:
+    """The fp32 torch backend, recording how many images each forward pass holds."""
+
+    def __init__(self, model):
+        from animegan.device import resolve_policy
+        from animegan.inference.backends import TorchBackend
+
+        self.inner = TorchBackend(model, resolve_policy("cpu", "fp32"))
+        self.name, self.size_multiple = "counting", self.inner.size_multiple
+        self.bytes_per_pixel, self.passes = self.inner.bytes_per_pixel, []
+
+    def __call__(self, x):
+        self.passes.append(x.shape[0])
+        return self.inner(x)
+
+
+def test_batch_size_sets_the_images_per_forward_pass(model, exact):
+    images = [_rgb(40, 32, seed=s) for s in range(5)]
+    counting = _CountingBackend(model)
+    stylizer = Stylizer(backend=counting)
+    batched = stylizer.stylize_batch(images, StylizeOptions(batch_size=2))
+    assert counting.passes == [2, 2, 1]
+    counting.passes.clear()
+    stylizer.stylize_batch(images)
+    assert counting.passes == [1] * 5  # the default: one image per pass
+    for img, out in zip(images, batched, strict=True):
+        assert np.abs(np.asarray(out, np.int16) - np.asarray(exact.stylize(img), np.int16)).max() <= 1
+
+
+def test_max_side_is_applied_once_for_a_file(exact, tmp_path):
+    # open_image only pre-reduces (JPEG draft never below max_side); the Stylizer does the exact downscale
+    src = tmp_path / "big.jpg"
+    _rgb(800, 400).save(src, quality=95)
+    from animegan.io.images import open_image
+
+    opened = open_image(src, max_side=100)
+    assert 100 <= max(opened.size) < 800
+    written = exact.stylize_file(src, tmp_path / "out.png", StylizeOptions(max_side=100))
+    assert Image.open(written).size == (100, 50)

@@ -7,8 +7,10 @@ import pytest
 
 from animegan.errors import InputError
 from animegan.io.discovery import (
+    IMAGE_EXTENSIONS,
     InputItem,
     discover_inputs,
+    list_images,
     output_extension,
     output_path,
     plan_outputs,
@@ -68,6 +70,28 @@ def test_empty_folder_is_an_error_naming_it(tmp_path: Path) -> None:
     assert len(found.errors) == 1 and "empty" in str(found.errors[0]) and "no images" in str(found.errors[0])
 
 
+def test_list_images_finds_what_a_walk_finds_sorted_by_path(tree: Path) -> None:
+    # training, calibration and evaluation folders are read with the same rules as `stylize DIR`
+    walked = sorted(item.path for item in discover_inputs([str(tree)]).items)
+    assert list_images(tree) == walked
+    assert [p.relative_to(tree).as_posix() for p in walked] == [
+        "a.jpg", "b.PNG", "other/a.jpg", "scan.tiff", "sub/c.jpeg", "sub/deeper/d.webp"]
+    assert [p.name for p in list_images(tree, recursive=False)] == ["a.jpg", "b.PNG", "scan.tiff"]
+    assert list_images(tree, limit=2) == walked[:2] and list_images(tree, limit=0) == walked
+
+
+def test_list_images_of_an_empty_or_missing_folder_is_an_error_naming_it(tmp_path: Path) -> None:
+    _touch(tmp_path / "empty" / "notes.txt")
+    _touch(tmp_path / "empty" / "sub" / "deep.png")
+    with pytest.raises(InputError) as info:
+        list_images(tmp_path / "empty", recursive=False)
+    assert str(info.value) == f"{tmp_path / 'empty'}: no images found ({', '.join(IMAGE_EXTENSIONS)})"
+    assert [p.name for p in list_images(tmp_path / "empty")] == ["deep.png"]
+    for missing in (tmp_path / "nowhere", tmp_path / "empty" / "notes.txt"):
+        with pytest.raises(InputError, match=f"^{missing}: not a folder$"):
+            list_images(missing)
+
+
 def test_recursive_glob_mirrors_folders_below_the_pattern_root(tree: Path) -> None:
     found = discover_inputs([str(tree / "**" / "*.jp*g")])
     assert found.errors == []
@@ -118,8 +142,9 @@ def test_output_extension(name: str, ext: str, expected: str) -> None:
 
 def test_stdin_output_defaults_to_png_and_unknown_ext_is_refused() -> None:
     assert output_extension(InputItem(None, Path("stdin")), "auto") == ".png"
-    with pytest.raises(InputError, match="--ext gif"):
+    with pytest.raises(InputError, match="^ext gif: unknown format") as info:
         output_extension(InputItem(Path("a.jpg"), Path("a.jpg")), "gif")
+    assert info.value.as_flag().startswith("--ext gif: unknown format")
 
 
 def test_output_path_mirrors_subfolders_and_adds_suffix(tmp_path: Path) -> None:

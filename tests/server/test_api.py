@@ -51,6 +51,16 @@ def test_output_formats_max_side_and_face(server: Server) -> None:
     assert out.size[0] == out.size[1]  # face mode: a centre square
 
 
+def test_quality_field_sets_the_jpeg_quality(server: Server) -> None:
+    sizes = {}
+    for quality in ("20", "95", None):
+        fields = {"format": "jpg", **({"quality": quality} if quality else {})}
+        response = _stylize(server, encoded(photo(96, 64)), **fields)
+        assert response.status_code == 200, response.text
+        sizes[quality] = len(response.content)
+    assert sizes["20"] < sizes["95"] and sizes[None] == sizes["95"]  # the default is StylizeOptions.quality
+
+
 def test_models_and_health_and_docs(server: Server) -> None:
     with server.client() as client:
         models = client.get("/api/v1/models").json()
@@ -94,10 +104,12 @@ def test_bad_options_and_unknown_model_are_422(server: Server) -> None:
     png = encoded(photo(32, 32))
     for fields, needle in (({"strength": "1.5"}, "strength"), ({"format": "gif"}, "format"),
                            ({"max_side": "8"}, "max_side"), ({"max_side": "100000"}, "max_side"),
+                           ({"quality": "0"}, "quality"), ({"palette": "1.5"}, "palette"),
                            ({"model": "nope"}, "nope")):
         response = _stylize(server, png, **fields)
         assert response.status_code == 422, (fields, response.text)
-        assert needle in response.json()["detail"]
+        detail = response.json()["detail"]
+        assert needle in detail and "--" not in detail  # the API's field names, never a CLI flag
     with server.client() as client:
         response = client.post("/api/v1/stylize", data={"strength": "1"})
         assert response.status_code == 422 and "image" in response.json()["detail"]

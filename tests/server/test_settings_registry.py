@@ -84,3 +84,27 @@ def test_request_timeout_is_504_and_the_slot_is_freed_when_the_work_ends(tmp_pat
     app.state.ctx.jobs.shutdown()
     assert status == 504 and "request timeout" in detail
     assert in_flight == 0
+
+
+def test_every_output_side_is_capped_at_the_servers_max_side_limit(tmp_path: Path) -> None:
+    settings = ServerSettings(allowed_models=(str(make_model(tmp_path)),), device="cpu", max_side_limit=48)
+    app = create_app(settings)
+
+    async def scenario() -> list[tuple[int, str]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            sent = [({}, photo(128, 64)), ({}, photo(40, 20)), ({"max_side": "32"}, photo(128, 64)),
+                    ({"max_side": "64"}, photo(128, 64))]
+            out = []
+            for fields, img in sent:
+                response = await client.post("/api/v1/stylize", files={"image": ("a.png", encoded(img))}, data=fields)
+                out.append((response.status_code, response.headers.get("x-image-size") or response.json()["detail"]))
+            return out
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        app.state.ctx.pool.shutdown()
+        app.state.ctx.jobs.shutdown()
+    assert results[:3] == [(200, "48x24"), (200, "40x20"), (200, "32x16")]
+    assert results[3][0] == 422 and results[3][1] == "max_side 64: over this server's limit of 48"

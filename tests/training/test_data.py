@@ -8,6 +8,8 @@ import torch
 from PIL import Image
 
 from animegan.errors import ConfigError, InputError
+from animegan.inference.processing import tensor_to_uint8, uint8_to_tensor
+from animegan.io.discovery import list_images
 from animegan.training import data as D
 from animegan.training.smoothing import smooth_edges
 
@@ -24,7 +26,7 @@ def test_random_crop_is_a_window_and_flip_mirrors_it():
     aug = D.Augment(size=16, flip=True)
     tops, flips = set(), 0
     for _ in range(40):
-        crop = D.to_uint8(D.augment([src], aug, gen)[0])
+        crop = tensor_to_uint8(D.augment([src], aug, gen)[0])
         top, left = int(crop[0, 0, 0]), int(crop[0, :, 1].min())
         flipped = crop[0, 0, 1] > crop[0, -1, 1]
         flips += flipped
@@ -38,7 +40,7 @@ def test_centre_crop_and_upscale_of_small_images():
     src = coord_image(20, 30)
     crop = D.augment([src], D.Augment(size=20, random_crop=False, flip=False))[0]
     assert crop.shape == (3, 20, 20)
-    assert D.to_uint8(crop)[0, 0, 1] == 5  # (30 − 20) / 2
+    assert tensor_to_uint8(crop)[0, 0, 1] == 5  # (30 − 20) / 2
     small = np.zeros((10, 12, 3), np.uint8)
     assert D.augment([small], D.Augment(size=16))[0].shape == (3, 16, 16)
 
@@ -46,13 +48,13 @@ def test_centre_crop_and_upscale_of_small_images():
 def test_jitter_stays_within_ten_percent():
     gen = torch.Generator().manual_seed(1)
     flat = np.full((16, 16, 3), 100, np.uint8)  # contrast has no effect on a flat image
-    values = [D.to_uint8(D.augment([flat], D.Augment(size=16, jitter=0.1), gen)[0])[0, 0, 0] for _ in range(60)]
+    values = [tensor_to_uint8(D.augment([flat], D.Augment(size=16, jitter=0.1), gen)[0])[0, 0, 0] for _ in range(60)]
     assert min(values) >= 89 and max(values) <= 111
     assert min(values) < 95 and max(values) > 105  # both directions are drawn
     two = np.zeros((16, 16, 3), np.uint8)
     two[:, :8] = 80
     two[:, 8:] = 160
-    x = D.to_tensor(two)
+    x = uint8_to_tensor(two)
     for c in (0.9, 1.1):
         y = D.jitter_brightness_contrast(x, 1.0, c)
         assert (y[0, 0, 9] - y[0, 0, 0]).item() == pytest.approx(c * (x[0, 0, 9] - x[0, 0, 0]).item(), rel=1e-5)
@@ -66,7 +68,7 @@ def test_paired_images_get_the_same_crop_and_flip():
         ta, tb = D.augment([a, a.copy()], D.Augment(size=16, jitter=0.1), gen)
         assert torch.equal(ta, tb)
     ta, tb = D.augment([a, b], D.Augment(size=16), gen)
-    np.testing.assert_array_equal(D.to_uint8(ta), 255 - D.to_uint8(tb))
+    np.testing.assert_array_equal(tensor_to_uint8(ta), 255 - tensor_to_uint8(tb))
 
 
 def _write(folder, name, rgb):
@@ -88,7 +90,7 @@ def test_animegan_dataset_items(tmp_path):
     item = ds[0]
     assert set(item) == {"photo", "anime", "anime_gray", "smooth_gray"}
     assert all(t.shape == (3, 32, 32) and t.min() >= -1 and t.max() <= 1 for t in item.values())
-    np.testing.assert_array_equal(D.to_uint8(item["anime"]), style)
+    np.testing.assert_array_equal(tensor_to_uint8(item["anime"]), style)
     assert torch.equal(item["anime_gray"][0], item["anime_gray"][2])
     on_the_fly = D.AnimeGANDataset(tmp_path / "photo", tmp_path / "style", None,
                                    photo_aug=D.Augment(size=32), style_aug=D.Augment(size=32, flip=False))
@@ -102,7 +104,7 @@ def test_missing_smooth_copies_and_empty_folders(tmp_path):
     with pytest.raises(InputError, match="no images"):
         D.ImageFolderDataset(tmp_path / "empty")
     with pytest.raises(InputError, match="not a folder"):
-        D.list_images(tmp_path / "nope")
+        list_images(tmp_path / "nope")
     (tmp_path / "smooth").mkdir()
     with pytest.raises(InputError, match="1 of 1 smoothed copies missing.*animegan data smooth"):
         D.AnimeGANDataset(tmp_path / "style", tmp_path / "style", tmp_path / "smooth")

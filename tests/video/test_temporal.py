@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animegan.errors import InputError
+from animegan.errors import InputError, ParamError
 from animegan.video.samples import scene_frames
 from animegan.video.temporal import TemporalSettings, TemporalSmoother, flicker_ratio
 
@@ -58,6 +58,15 @@ def test_strength_zero_is_the_identity_and_state_round_trips(scene):
     assert np.array_equal(first(inputs[10], outputs[10]), second(inputs[10], outputs[10]))
 
 
-def test_bad_settings_are_input_errors():
-    with pytest.raises(InputError, match="--temporal-strength 1.0"):
-        TemporalSmoother(TemporalSettings(strength=1.0))
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"strength": 1.0}, "temporal_strength 1.0: must be at least 0 and below 1"),
+    ({"strength": -0.1}, "temporal_strength -0.1: must be at least 0"),
+    ({"threshold": 0.0}, "temporal_threshold 0.0: must be above 0"),
+    ({"radius": -1}, "temporal_radius -1: must be at least 0"),
+])
+def test_bad_settings_are_param_errors(settings, message):
+    with pytest.raises(ParamError) as info:
+        TemporalSettings(**settings)
+    assert str(info.value) == message
+    assert isinstance(info.value, InputError)
+    assert info.value.as_flag().startswith("--" + message.split()[0].replace("_", "-"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-from animegan.errors import InputError
-from animegan.video.pipeline import VideoDecodeError, stylize_video
+from animegan.errors import InputError, ParamError
+from animegan.video import VideoDecodeError, VideoOptions, stylize_video
 from animegan.video.samples import read_audio, read_frames, write_clip
 
 
@@ -38,7 +39,7 @@ def aac_clip(tmp_path_factory):
 
 def test_mp4_with_aac_keeps_frame_count_duration_and_exact_audio(aac_clip, tmp_path):
     out = tmp_path / "out.mp4"
-    result = stylize_video(aac_clip, out, stylizer=posterize, batch_size=4, segment_frames=30)
+    result = stylize_video(aac_clip, out, posterize, VideoOptions(batch_size=4, segment_frames=30))
     src, dst = video_info(aac_clip), video_info(out)
     assert dst["frames"] == src["frames"] == 75 == result.frames
     assert dst["size"] == (320, 240)
@@ -56,7 +57,7 @@ def test_mp4_with_aac_keeps_frame_count_duration_and_exact_audio(aac_clip, tmp_p
 def test_mkv_with_opus_audio_is_copied(tmp_path):
     clip = write_clip(tmp_path / "in.mkv", width=160, height=120, seconds=1, audio="libopus")
     out = tmp_path / "out.mkv"
-    result = stylize_video(clip, out, stylizer=posterize)
+    result = stylize_video(clip, out, posterize)
     assert result.audio == "audio opus copied"
     assert video_info(out)["frames"] == 25
     assert ("audio", "opus") in video_info(out)["streams"]
@@ -66,7 +67,7 @@ def test_mkv_with_opus_audio_is_copied(tmp_path):
 def test_clip_without_audio_gives_video_only(tmp_path):
     clip = write_clip(tmp_path / "silent.mp4", width=160, height=120, seconds=1, audio=None)
     out = tmp_path / "out.mp4"
-    result = stylize_video(clip, out, stylizer=posterize)
+    result = stylize_video(clip, out, posterize)
     assert result.audio == "no audio"
     assert video_info(out)["streams"] == [("video", "h264")]
     assert video_info(out)["frames"] == 25
@@ -75,7 +76,7 @@ def test_clip_without_audio_gives_video_only(tmp_path):
 def test_audio_the_container_cannot_take_is_transcoded(tmp_path, caplog):
     clip = write_clip(tmp_path / "pcm.mkv", width=96, height=64, seconds=1, audio="pcm_s16le", subtitle=True)
     with caplog.at_level(logging.INFO, logger="animegan"):
-        result = stylize_video(clip, tmp_path / "out.mp4", stylizer=posterize)
+        result = stylize_video(clip, tmp_path / "out.mp4", posterize)
     assert result.audio == "audio pcm_s16le transcoded to aac"
     assert "subtitle stream #2 (srt) dropped" in caplog.text
     info = video_info(tmp_path / "out.mp4")
@@ -89,7 +90,7 @@ def test_rotation_and_pixel_aspect_are_kept(tmp_path):
     clip = write_clip(tmp_path / "rot.mp4", width=96, height=64, seconds=0.4, rotation=90,
                       sample_aspect_ratio=Fraction(4, 3))
     out = tmp_path / "out.mp4"
-    stylize_video(clip, out, stylizer=posterize)
+    stylize_video(clip, out, posterize)
     src, dst = video_info(clip), video_info(out)
     assert src["rotation"] == 90 and dst["rotation"] == 90
     assert dst["sar"] == Fraction(4, 3)
@@ -98,7 +99,7 @@ def test_rotation_and_pixel_aspect_are_kept(tmp_path):
 
 def test_max_side_start_and_end_trim_video_and_audio(aac_clip, tmp_path):
     out = tmp_path / "trim.mp4"
-    result = stylize_video(aac_clip, out, stylizer=posterize, max_side=101, start=0.5, end=2.0)
+    result = stylize_video(aac_clip, out, posterize, VideoOptions(max_side=101, start=0.5, end=2.0))
     info = video_info(out)
     assert info["size"] == (100, 76)  # 101×75.75 → 101×76, width made even for yuv420p
     assert info["frames"] == result.frames == 37  # frames at 0.52 s … 1.96 s
@@ -109,14 +110,14 @@ def test_max_side_start_and_end_trim_video_and_audio(aac_clip, tmp_path):
 def test_gif_round_trip_keeps_frames_timing_and_colours(tmp_path):
     clip = write_clip(tmp_path / "in.gif", width=96, height=64, fps=10, seconds=1.2, codec="gif", audio=None)
     out = tmp_path / "out.gif"
-    result = stylize_video(clip, out, stylizer=posterize)
+    result = stylize_video(clip, out, posterize)
     src, dst = video_info(clip), video_info(out)
     assert dst["frames"] == src["frames"] == 12 == result.frames
     assert dst["pts"] == src["pts"]  # GIF delays (1/100 s) kept
     expected = posterize(read_frames(clip)).astype(int)
     assert np.abs(read_frames(out).astype(int) - expected).mean() < 3  # posterized colours fit a palette
     # and a GIF converts to mp4 as well
-    stylize_video(clip, tmp_path / "gif.mp4", stylizer=posterize)
+    stylize_video(clip, tmp_path / "gif.mp4", posterize)
     assert video_info(tmp_path / "gif.mp4")["frames"] == 12
 
 
@@ -129,7 +130,7 @@ def test_folder_of_frames_becomes_a_video_at_the_given_fps(tmp_path):
         Image.fromarray(np.full((48, 64, 3), i * 20, np.uint8)).save(folder / f"frame{i}.png")
     (folder / "notes.txt").write_text("not a frame")
     out = tmp_path / "render.mp4"
-    stylize_video(folder, out, stylizer=lambda f: f, fps=12)
+    stylize_video(folder, out, lambda f: f, VideoOptions(fps=12))
     info = video_info(out)
     assert info["frames"] == 4 and info["rate"] == 12
     levels = read_frames(out).reshape(4, -1).mean(axis=1)
@@ -142,25 +143,24 @@ class Interrupt(Exception):
 
 def test_resume_after_interruption_redoes_only_unfinished_segments(aac_clip, tmp_path):
     out = tmp_path / "out.mp4"
+    smoothed = VideoOptions(max_side=96, segment_frames=20, batch_size=5, temporal=True, temporal_strength=0.5,
+                            crf=0)
 
     def stop_after_45(done, total):
         if done >= 45:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        stylize_video(aac_clip, out, stylizer=posterize, max_side=96, segment_frames=20, batch_size=5,
-                      temporal=0.5, crf=0, progress=stop_after_45)
+        stylize_video(aac_clip, out, posterize, smoothed, progress=stop_after_45)
     assert not out.exists()
     manifest = json.loads((tmp_path / "out.mp4.parts" / "manifest.json").read_text())
     finished = sum(seg["frames"] for seg in manifest["segments"])
     assert finished in (20, 40)  # whole segments only; the encoder may lag the model by a batch
 
-    result = stylize_video(aac_clip, out, stylizer=posterize, max_side=96, segment_frames=20, batch_size=5,
-                           temporal=0.5, crf=0, resume=True)
+    result = stylize_video(aac_clip, out, posterize, replace(smoothed, resume=True))
     assert result.frames == 75 and result.stylized == 75 - finished
     reference = tmp_path / "ref.mp4"
-    stylize_video(aac_clip, reference, stylizer=posterize, max_side=96, segment_frames=20, batch_size=5,
-                  temporal=0.5, crf=0)
+    stylize_video(aac_clip, reference, posterize, smoothed)
     assert video_info(out)["pts"] == video_info(reference)["pts"]
     # lossless x264 (crf 0): any difference would come from the resume, e.g. a restarted flicker filter
     assert np.array_equal(read_frames(out), read_frames(reference))
@@ -170,9 +170,9 @@ def test_resume_after_interruption_redoes_only_unfinished_segments(aac_clip, tmp
 def test_resume_with_other_settings_starts_over(aac_clip, tmp_path):
     out = tmp_path / "out.mp4"
     with pytest.raises(Interrupt):
-        stylize_video(aac_clip, out, stylizer=posterize, max_side=64, segment_frames=10,
+        stylize_video(aac_clip, out, posterize, VideoOptions(max_side=64, segment_frames=10),
                       progress=lambda d, t: (_ for _ in ()).throw(Interrupt) if d >= 30 else None)
-    result = stylize_video(aac_clip, out, stylizer=posterize, max_side=80, segment_frames=10, resume=True)
+    result = stylize_video(aac_clip, out, posterize, VideoOptions(max_side=80, segment_frames=10, resume=True))
     assert result.stylized == 75 and video_info(out)["size"] == (80, 60)
 
 
@@ -185,7 +185,7 @@ def test_real_stylizer_with_a_tiny_random_generator(tmp_path):
     torch.manual_seed(0)
     stylizer = Stylizer(AnimeGANv2Generator(), device="cpu", precision="fp32")
     clip = write_clip(tmp_path / "in.mp4", width=64, height=48, seconds=0.4)
-    result = stylize_video(clip, tmp_path / "out.mp4", stylizer=stylizer, batch_size=4)
+    result = stylize_video(clip, tmp_path / "out.mp4", stylizer, VideoOptions(batch_size=4))
     frames = read_frames(tmp_path / "out.mp4")
     direct = stylizer.stylize_frames(read_frames(clip))
     assert frames.shape == (10, 48, 64, 3) and result.frames == 10
@@ -198,21 +198,22 @@ def test_not_a_video_is_one_clear_error(tmp_path, content, message):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(content)
     with pytest.raises(VideoDecodeError, match=message) as info:
-        stylize_video(bad, tmp_path / "out.mp4", stylizer=posterize)
+        stylize_video(bad, tmp_path / "out.mp4", posterize)
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "out.mp4").exists()
 
 
 def test_missing_input_and_bad_options_are_input_errors(aac_clip, tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        stylize_video(tmp_path / "nope.mp4", tmp_path / "out.mp4", stylizer=posterize)
-    with pytest.raises(InputError, match="--codec nope"):
-        stylize_video(aac_clip, tmp_path / "out.mp4", stylizer=posterize, codec="nope")
+        stylize_video(tmp_path / "nope.mp4", tmp_path / "out.mp4", posterize)
+    with pytest.raises(ParamError, match="^codec nope: no such video encoder") as info:
+        stylize_video(aac_clip, tmp_path / "out.mp4", posterize, VideoOptions(codec="nope"))
+    assert info.value.as_flag().startswith("--codec nope: no such video encoder")
     with pytest.raises(InputError, match="webm container does not take libx264"):
-        stylize_video(aac_clip, tmp_path / "out.webm", stylizer=posterize, codec="h264")
+        stylize_video(aac_clip, tmp_path / "out.webm", posterize, VideoOptions(codec="h264"))
     with pytest.raises(InputError, match="unknown video container .xyz"):
-        stylize_video(aac_clip, tmp_path / "out.xyz", stylizer=posterize)
-    with pytest.raises(InputError, match="need 0 <= start < end"):
-        stylize_video(aac_clip, tmp_path / "out.mp4", stylizer=posterize, start=2, end=1)
+        stylize_video(aac_clip, tmp_path / "out.xyz", posterize)
+    with pytest.raises(ParamError, match=r"^end 1: must be later than the start \(2 s\)"):
+        stylize_video(aac_clip, tmp_path / "out.mp4", posterize, VideoOptions(start=2, end=1))
     with pytest.raises(InputError, match="expected the same shape"):
-        stylize_video(aac_clip, tmp_path / "out.mp4", stylizer=lambda f: f[:, ::2], max_side=64)
+        stylize_video(aac_clip, tmp_path / "out.mp4", lambda f: f[:, ::2], VideoOptions(max_side=64))

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
-from animegan.video.pipeline import VideoTruncatedError, stylize_video
+from animegan.video import VideoOptions, VideoTruncatedError, stylize_video
 from animegan.video.samples import moving_frames, read_frames
 
 FRAMES = 60
@@ -51,13 +51,13 @@ def test_truncated_video_is_refused_then_written_on_request(clips, tmp_path, cap
     out = tmp_path / "out.mp4"
     with pytest.raises(VideoTruncatedError, match=rf"cut\.mp4: truncated video: only \d+ of the {FRAMES} frames"
                        ) as info:
-        stylize_video(cut, out, stylizer=_identity)
+        stylize_video(cut, out, _identity)
     decoded = info.value.decoded
     assert 0 < decoded < FRAMES - 5 and info.value.declared == FRAMES
     assert not out.exists()  # nothing half-written under the final name
     assert (tmp_path / "out.mp4.parts").is_dir()  # the stylized frames wait for --resume
     with caplog.at_level(logging.WARNING, logger="animegan"):
-        result = stylize_video(cut, out, stylizer=_identity, resume=True, allow_truncated=True)
+        result = stylize_video(cut, out, _identity, VideoOptions(resume=True, allow_truncated=True))
     assert result.truncated and result.frames == decoded and result.stylized == 0 and result.declared == FRAMES
     assert len(read_frames(out)) == decoded
     assert any("truncated" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
@@ -65,14 +65,14 @@ def test_truncated_video_is_refused_then_written_on_request(clips, tmp_path, cap
 
 def test_complete_video_is_not_flagged(clips, tmp_path):
     full, _ = clips
-    result = stylize_video(full, tmp_path / "out.mp4", stylizer=_identity)
+    result = stylize_video(full, tmp_path / "out.mp4", _identity)
     assert not result.truncated and result.frames == FRAMES == result.declared
 
 
 def test_mkv_output_reports_the_input_frame_rate(clips, tmp_path):
     full, _ = clips
     out = tmp_path / "out.mkv"
-    stylize_video(full, out, stylizer=_identity)
+    stylize_video(full, out, _identity)
     with av.open(str(out)) as c:
         stream = c.streams.video[0]
         assert stream.average_rate == 25 and stream.guessed_rate == 25

@@ -43,11 +43,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn library errors (and Ctrl-C) into one line and a non-zero exit, never a traceback."""
+    """Turn library errors (and Ctrl-C) into one line and a non-zero exit, never a traceback.
+
+    Library messages name the library's parameters (``max_side 8: ...``); here they are said as
+    the command line's flags (``--max-side 8: ...``, :meth:`~animegan.errors.AnimeGANError.as_flag`).
+    """
     try:
         yield
     except AnimeGANError as exc:
-        raise fail(str(exc)) from None
+        raise fail(exc.as_flag()) from None
     except KeyboardInterrupt:
         raise fail("interrupted", code=130) from None
 

@@ -33,8 +33,9 @@ def smooth(style_dir: Annotated[Path, typer.Argument(help="Folder of anime style
     """Edge-smoothed copies (Canny, dilate 5×5, Gaussian blur under the mask), same relative names."""
     from PIL import Image
 
+    from ..io.discovery import list_images
     from ..io.images import save_image
-    from ..training.data import list_images, load_rgb
+    from ..training.data import load_rgb
     from ..training.smoothing import smooth_edges
 
     with cli_errors():
@@ -64,8 +65,9 @@ def faces(photos: Annotated[Path, typer.Argument(help="Folder of photos with fac
           max_faces: Annotated[int, typer.Option(help="At most this many faces per photo, largest first (0: all).")] = 0,
           overwrite: Annotated[bool, typer.Option(help="Redo photos whose first crop already exists.")] = False) -> None:
     """Detect faces (dlib), align them (eyes level) and write SIZE² crops as NAME_face{i}.png."""
+    from ..io.discovery import list_images
     from ..io.images import save_image
-    from ..training.data import list_images, load_rgb
+    from ..training.data import load_rgb
 
     with cli_errors():
         from ..inference.faces import check_available, extract_faces
@@ -100,7 +102,7 @@ def check(folder: Annotated[Path, typer.Argument(help="Folder of training images
     """Count the images, summarise their sizes, and list files that do not decode or are too small."""
     from PIL import Image
 
-    from ..training.data import list_images
+    from ..io.discovery import list_images
 
     with cli_errors():
         files = list_images(folder)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import InputError
 from .common import cli_errors, eprint
+
+if TYPE_CHECKING:
+    from ..compress.prune import PruneResult
 
 export_app = typer.Typer(help="Export a generator for other runtimes (onnx, ort).", no_args_is_help=True)
 
@@ -80,9 +83,9 @@ def quantize(
     speed_size: Annotated[int, typer.Option(help="Side of the speed test input.")] = 512,
 ) -> None:
     """INT8-quantize an ONNX generator; prints size, speed and quality against fp32."""
-    from ..compress.onnx_export import list_images
     from ..compress.quantize import evaluate_quantized, quantize_model
     from ..inference.onnx_graph import load_onnx
+    from ..io.discovery import list_images
 
     with cli_errors():
         load_onnx(model, load_weights=False)  # a missing or non-ONNX model is the first thing reported
@@ -131,12 +134,28 @@ def prune(
     from ..compress.prune import prune_file
 
     with cli_errors():
-        report = prune_file(model, output, rule=rule, ratio=ratio, threshold=threshold, calib=calib,
+        result = prune_file(model, output, rule=rule, ratio=ratio, threshold=threshold, calib=calib,
                             finetune_photos=finetune_photos, steps=steps, crop=crop, time_limit_min=minutes,
                             batch_size=batch_size, precision=precision, eval_images=eval_images,
                             eval_count=eval_count, speed_size=speed_size, run_dir=run_dir)
-    for line in report:
+    for line in _prune_lines(result):
         print(line)
+
+
+def _prune_lines(r: PruneResult) -> list[str]:
+    p0, p1, f0, f1, t0, t1 = (r.params_before, r.params_after, r.gflops_before, r.gflops_after,
+                              r.seconds_before, r.seconds_after)
+    lines = [f"params: {p0:,} -> {p1:,} ({100 * (1 - p1 / p0):.1f}% fewer)"]
+    if r.file_bytes is not None:
+        lines.append(f"file: {p0 * 4 / 2**20:.2f} MiB (fp32) -> {r.file_bytes / 2**20:.2f} MiB")
+    lines.append(f"conv GFLOPs at 512²: {f0:.1f} -> {f1:.1f} ({f0 / f1:.2f}× fewer)")
+    lines.append(f"torch eager fp32 at {r.speed_size}²: {t0:.3f} s -> {t1:.3f} s ({t0 / t1:.2f}× faster)")
+    q = r.quality
+    if q is not None:
+        lines.append(f"PSNR vs unpruned on {q.images} held-out photos at {q.size}²: {q.psnr_db:.2f} dB (pixels "
+                     f"pooled), per photo median {q.median_psnr_db:.2f} dB, worst {q.worst_psnr_db:.2f} dB "
+                     f"({q.worst_image}); mean abs diff {q.mean_abs_255:.2f}/255")
+    return lines
 
 
 def bench(

@@ -14,9 +14,12 @@ from typing import Annotated
 
 import typer
 
-from ..inference.color import CHROMA_SMOOTHING_HELP, PALETTE_HELP
 from ..inference.options import StylizeOptions
+from ..params import spec
 from .common import cli_errors, err_console
+
+_PALETTE, _PALETTE_SPEC = spec(StylizeOptions, "palette")
+_CHROMA, _CHROMA_SPEC = spec(StylizeOptions, "chroma_smoothing")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,8 +35,8 @@ def eval_styles(
         "--output", "-o", metavar="OUT", help="Folder for eval.json and contact-sheet.png.")] = "eval",
     max_side: Annotated[int, typer.Option(help="Downscale each photo so its longer side is at most this.")] = 512,
     limit: Annotated[int, typer.Option(help="Only the first N photos (0: all).")] = 0,
-    palette: Annotated[float, typer.Option(help=PALETTE_HELP)] = StylizeOptions.palette,
-    chroma_smoothing: Annotated[float, typer.Option(help=CHROMA_SMOOTHING_HELP)] = StylizeOptions.chroma_smoothing,
+    palette: Annotated[float, typer.Option(help=_PALETTE_SPEC.help)] = _PALETTE,
+    chroma_smoothing: Annotated[float, typer.Option(help=_CHROMA_SPEC.help)] = _CHROMA,
     sheet_photos: Annotated[int, typer.Option(help="Photos (rows) on the contact sheet.")] = 8,
     per_image: Annotated[bool, typer.Option("--per-image", help="Also write every photo's figures.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -46,7 +49,7 @@ def eval_styles(
     from ..resources import samples_dir
 
     with cli_errors():
-        StylizeOptions(max_side=max_side, palette=palette, chroma_smoothing=chroma_smoothing).validate()
+        StylizeOptions(max_side=max_side, palette=palette, chroma_smoothing=chroma_smoothing)  # checks them
         files = quality.find_photos(photos if photos is not None else samples_dir(), limit)
         chosen = list(styles) if styles else quality.shipped_styles()
         out_dir = Path(output)

@@ -30,7 +30,6 @@ from rich.progress import (
 from rich.text import Text
 
 from ..errors import AnimeGANError, InputError
-from ..inference.color import PALETTE_HELP
 from ..inference.options import StylizeOptions
 from ..io.discovery import (
     OUTPUT_EXTENSIONS,
@@ -41,6 +40,7 @@ from ..io.discovery import (
     is_image_name,
     plan_outputs,
 )
+from ..params import params
 from .common import cli_errors, err_console, fail, print_error_line
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ T = TypeVar("T")
 
 #: at most this many decoded images wait for same-size partners under --batch-size
 _MAX_PENDING_FACTOR = 4
+
+#: the stylize flags' defaults and help texts: StylizeOptions declares each once (animegan.params)
+DEFAULT = {name: default for name, (default, _) in params(StylizeOptions).items()}
+HELP = {name: spec.help for name, (_, spec) in params(StylizeOptions).items()}
 
 
 @dataclass
@@ -85,36 +89,34 @@ def stylize(
     model: Annotated[str | None, typer.Option(
         "--model", "-m", metavar="NAME|PATH", help="Zoo model name or weights file (default: the zoo's).")] = None,
     suffix: Annotated[str, typer.Option(help="Added to each output's name, e.g. _anime.")] = "",
-    ext: Annotated[str, typer.Option(help="auto (keep png/jpg/webp, else png), png, jpg or webp.")] = "auto",
-    quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
+    ext: Annotated[str, typer.Option(help=HELP["ext"])] = DEFAULT["ext"],
+    quality: Annotated[int, typer.Option(help=HELP["quality"])] = DEFAULT["quality"],
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing/--overwrite", help="Leave outputs that already exist (resumes a batch).")] = True,
-    tile: Annotated[int, typer.Option(help="Tile side in pixels; 0 = auto above the pixel budget, -1 = off.")] = 0,
-    tile_pad: Annotated[int, typer.Option(help="Overlap between tiles, feathered when blended.")] = 32,
-    max_side: Annotated[int | None, typer.Option(
-        help="Downscale so the longer side is at most this (also lets images over the pixel limit open).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Stylize this many same-size images per pass.")] = 1,
+    tile: Annotated[int, typer.Option(help=HELP["tile"])] = DEFAULT["tile"],
+    tile_pad: Annotated[int, typer.Option(help=HELP["tile_pad"])] = DEFAULT["tile_pad"],
+    max_side: Annotated[int | None, typer.Option(help=HELP["max_side"])] = DEFAULT["max_side"],
+    max_pixels: Annotated[int, typer.Option(help=HELP["max_pixels"])] = DEFAULT["max_pixels"],
+    batch_size: Annotated[int, typer.Option(help=HELP["batch_size"])] = DEFAULT["batch_size"],
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32 (exact), bf16 (fast on recent CPUs) or fp16 (CUDA).")] = "auto",
-    face: Annotated[bool, typer.Option("--face", help="Portrait mode: centre square crop at 512 px.")] = False,
-    side_by_side: Annotated[bool, typer.Option(
-        "--side-by-side", help="Write the photo and the result side by side.")] = False,
-    strength: Annotated[float, typer.Option(help="1 = full style, 0 = the photo.")] = 1.0,
+    face: Annotated[bool, typer.Option("--face", help=HELP["face"])] = DEFAULT["face"],
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help=HELP["side_by_side"])] = DEFAULT["side_by_side"],
+    strength: Annotated[float, typer.Option(help=HELP["strength"])] = DEFAULT["strength"],
     match_brightness: Annotated[bool, typer.Option(
-        "--match-brightness", help="Keep the photo's overall brightness.")] = False,
-    palette: Annotated[float, typer.Option(help=PALETTE_HELP)] = StylizeOptions.palette,
+        "--match-brightness", help=HELP["match_brightness"])] = DEFAULT["match_brightness"],
+    palette: Annotated[float, typer.Option(help=HELP["palette"])] = DEFAULT["palette"],
+    chroma_smoothing: Annotated[float, typer.Option(help=HELP["chroma_smoothing"])] = DEFAULT["chroma_smoothing"],
     backend: Annotated[str, typer.Option(
         help="torch, or onnx (ONNX Runtime; --model may then be an .onnx/.ort file, e.g. INT8).")] = "torch",
 ) -> None:
     """Stylize photos: files, folders, globs or - (stdin) into OUT."""
-    with cli_errors():
+    with cli_errors():  # a bad value: one line naming its flag (ParamError.as_flag)
         options = StylizeOptions(max_side=max_side, tile=tile, tile_pad=tile_pad, face=face,
                                  side_by_side=side_by_side, match_brightness=match_brightness,
-                                 strength=strength, palette=palette, ext=ext, quality=quality).validate()
-        if batch_size < 1:
-            raise InputError(f"--batch-size {batch_size}: must be at least 1")
+                                 strength=strength, palette=palette, chroma_smoothing=chroma_smoothing,
+                                 ext=ext, quality=quality, batch_size=batch_size, max_pixels=max_pixels)
     stdio = inputs == [STDIN] or output == STDIN
     if output is None and not stdio:
         raise fail("no output given: pass -o OUT (a folder), or -o - to write one image to stdout")
@@ -123,7 +125,7 @@ def stylize(
         return
     assert output is not None
     tally = _run_batch(inputs, Path(output), model, device, precision, options, suffix, skip_existing,
-                       batch_size, backend=backend)
+                       backend=backend)
     if tally.failed:
         raise typer.Exit(1)
 
@@ -160,7 +162,7 @@ def _run_single_stdio(inputs: list[str], output: str | None, model: str | None, 
             raise InputError("<stdin>: no data (pipe an image in, e.g. `animegan stylize - < photo.jpg`)")
         image = open_image(source, max_pixels=options.max_pixels, max_side=options.max_side)
         result = _make_stylizer(model, device, precision, options, backend).stylize(image)
-        fmt = options.ext.lower().lstrip(".")
+        fmt = options.ext
         if output not in (None, STDIN):
             target = Path(output)
             if target.is_dir():
@@ -186,8 +188,7 @@ def _single_file_target(inputs: list[str], output: Path) -> bool:
 
 
 def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, precision: str,
-               options: StylizeOptions, suffix: str, skip_existing: bool, batch_size: int,
-               backend: str = "torch") -> RunTally:
+               options: StylizeOptions, suffix: str, skip_existing: bool, backend: str = "torch") -> RunTally:
     tally = RunTally()
     start = time.perf_counter()
     several = len(inputs) > 1 or Path(inputs[0]).is_dir() or has_glob_magic(inputs[0])
@@ -203,8 +204,12 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
     with cli_errors():
         if _single_file_target(inputs, output):
             item = found.items[0]
-            fmt = options.ext.lower().lstrip(".")
-            target = output if fmt == "auto" else output.with_suffix(OUTPUT_EXTENSIONS[fmt])
+            fmt = options.ext
+            if fmt == "auto":  # keep png/jpg/webp, else png: the rule plan_outputs applies to folders
+                kept = output.suffix.lower().lstrip(".") in OUTPUT_EXTENSIONS
+                target = output if kept else output.with_suffix(".png")
+            else:
+                target = output.with_suffix(OUTPUT_EXTENSIONS[fmt])
             planned, plan_errors = [(item, target)], []
             if output.resolve() == item.path.resolve():  # type: ignore[union-attr]
                 raise InputError(f"{item}: -o {output} would overwrite this input; choose another name")
@@ -229,7 +234,7 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
                 check_writable_folder(folder, label=f"-o {output}")
             stylizer = _make_stylizer(model, device, precision, options, backend)
             started = time.perf_counter()
-            _process(stylizer, todo, options, batch_size, tally)  # Ctrl-C: one line; writes are atomic
+            _process(stylizer, todo, options, tally)  # Ctrl-C: one line; writes are atomic
             tally.stylize_seconds = time.perf_counter() - started
     tally.seconds = time.perf_counter() - start
     if log.isEnabledFor(logging.INFO):
@@ -239,7 +244,7 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
 
 
 def _process(stylizer: Stylizer, todo: list[tuple[InputItem, Path]], options: StylizeOptions,
-             batch_size: int, tally: RunTally) -> None:
+             tally: RunTally) -> None:
     """Open, stylize and save each planned input, reporting failures one line each."""
     # a live bar only on a terminal: in pipes and logs it would only add a blank line
     show = len(todo) > 1 and log.isEnabledFor(logging.INFO) and err_console.is_terminal
@@ -248,7 +253,7 @@ def _process(stylizer: Stylizer, todo: list[tuple[InputItem, Path]], options: St
                         transient=True)
     with progress:
         report = _Reporter(tally, progress, progress.add_task("stylize", total=len(todo)))
-        batcher = _SameSizeBatcher(stylizer, options, batch_size, report)
+        batcher = _SameSizeBatcher(stylizer, options, report)
         for item, target in todo:
             image = report.guard(item, lambda item=item: _open(item, options))
             if image is not None:
@@ -257,6 +262,7 @@ def _process(stylizer: Stylizer, todo: list[tuple[InputItem, Path]], options: St
 
 
 def _open(item: InputItem, options: StylizeOptions) -> Image.Image:
+    """Decode one input; ``max_side`` only pre-reduces it here (memory), the Stylizer does the exact downscale."""
     from ..io.images import open_image
 
     return open_image(item.path, max_pixels=options.max_pixels, max_side=options.max_side)
@@ -275,7 +281,8 @@ class _Reporter:
         try:
             return work()
         except AnimeGANError as exc:
-            message = str(exc) if str(item) in str(exc) else f"{item}: {exc}"
+            text = exc.as_flag()  # library parameters said as this command's flags
+            message = text if str(item) in text else f"{item}: {text}"
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad input must not stop the batch; -v shows the traceback
@@ -295,10 +302,11 @@ class _Reporter:
 
 
 class _SameSizeBatcher:
-    """Collects decoded images by size and stylizes them ``batch_size`` at a time."""
+    """Collects decoded images by size and stylizes them ``options.batch_size`` at a time."""
 
-    def __init__(self, stylizer: Stylizer, options: StylizeOptions, batch_size: int, report: _Reporter):
-        self.stylizer, self.options, self.batch_size, self.report = stylizer, options, batch_size, report
+    def __init__(self, stylizer: Stylizer, options: StylizeOptions, report: _Reporter):
+        self.stylizer, self.options, self.report = stylizer, options, report
+        self.batch_size = options.batch_size
         self.pending: dict[tuple, list[tuple[InputItem, Path, Image.Image]]] = {}
 
     def add(self, item: InputItem, target: Path, image: Image.Image) -> None:
@@ -321,7 +329,7 @@ class _SameSizeBatcher:
     def _run(self, group: list[tuple[InputItem, Path, Image.Image]]) -> None:
         if len(group) > 1:
             try:
-                results = self.stylizer.stylize_batch([image for _, _, image in group])
+                results = self.stylizer.stylize_batch([image for _, _, image in group], self.options)
             except KeyboardInterrupt:
                 raise
             except Exception:  # retry one by one: the failure then names its input
@@ -331,7 +339,7 @@ class _SameSizeBatcher:
                     self._save(item, target, result)
                 return
         for item, target, image in group:
-            result = self.report.guard(item, lambda image=image: self.stylizer.stylize(image))
+            result = self.report.guard(item, lambda image=image: self.stylizer.stylize(image, self.options))
             if result is not None:
                 self._save(item, target, result)
 

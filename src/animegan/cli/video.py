@@ -1,6 +1,6 @@
 """`animegan video IN -o OUT`: a video, GIF or folder of frames in, a stylized video out, sound kept.
 
-Thin: parse, build the Stylizer, call :func:`animegan.video.pipeline.stylize_video`, render a progress
+Thin: parse, build the VideoOptions and the Stylizer, call :func:`animegan.video.stylize_video`, render a progress
 bar (frames/s and ETA) on stderr. Errors are one line and a non-zero exit.
 """
 
@@ -24,9 +24,17 @@ from rich.progress import (
 from rich.text import Text
 
 from ..errors import InputError
-from ..inference.color import PALETTE_HELP
 from ..inference.options import StylizeOptions
+from ..params import params
+from ..video.options import VideoOptions
 from .common import cli_errors, err_console, fail
+
+#: every flag's default and help but the model's and the device's: from VideoOptions (palette: StylizeOptions)
+DEFAULT = {name: default for name, (default, _) in params(VideoOptions).items()}
+HELP = {name: spec.help for name, (_, spec) in params(VideoOptions).items()}
+STYLIZE_DEFAULT = {name: default for name, (default, _) in params(StylizeOptions).items()}
+STYLIZE_HELP = {name: spec.help for name, (_, spec) in params(StylizeOptions).items()}
+TIME_FORMATS = " Also mm:ss or hh:mm:ss (decimals allowed)."
 
 
 def register(app: typer.Typer) -> None:
@@ -40,39 +48,31 @@ def video(
                                               "default: IN_anime.mp4 beside the input.")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", "-m", metavar="NAME|PATH", help="Zoo model name or weights file (default: the zoo's).")] = None,
-    codec: Annotated[str | None, typer.Option(
-        help="Video encoder: libx264 (default), h264, hevc, vp9, gif, ... (whatever this FFmpeg has).")] = None,
-    crf: Annotated[int | None, typer.Option(help="Quality: lower is better (x264/x265 default 18, vp9 31).")] = None,
-    preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset (ultrafast ... veryslow).")] = None,
-    max_side: Annotated[int | None, typer.Option(help="Downscale so the longer side is at most this.")] = None,
-    start: Annotated[str | None, typer.Option(
-        help="Start at this time: seconds, mm:ss or hh:mm:ss (decimals allowed).")] = None,
-    end: Annotated[str | None, typer.Option(
-        help="Stop at this time: seconds, mm:ss or hh:mm:ss (decimals allowed).")] = None,
-    fps: Annotated[float | None, typer.Option(help="Frame rate for a folder of frames (default 25).")] = None,
+    codec: Annotated[str | None, typer.Option(help=HELP["codec"])] = DEFAULT["codec"],
+    crf: Annotated[int | None, typer.Option(help=HELP["crf"])] = DEFAULT["crf"],
+    preset: Annotated[str | None, typer.Option(help=HELP["preset"])] = DEFAULT["preset"],
+    max_side: Annotated[int | None, typer.Option(help=HELP["max_side"])] = DEFAULT["max_side"],
+    start: Annotated[str | None, typer.Option(help=HELP["start"] + TIME_FORMATS)] = DEFAULT["start"],
+    end: Annotated[str | None, typer.Option(help=HELP["end"] + TIME_FORMATS)] = DEFAULT["end"],
+    fps: Annotated[float | None, typer.Option(help=HELP["fps"])] = DEFAULT["fps"],
     backend: Annotated[str, typer.Option(help="torch or onnx.")] = "torch",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Frames per forward pass.")] = 4,
-    palette: Annotated[float, typer.Option(help=PALETTE_HELP)] = StylizeOptions.palette,
-    temporal: Annotated[bool, typer.Option(
-        "--temporal", help="Reduce flicker: smooth the output where the input is still.")] = False,
-    temporal_strength: Annotated[float, typer.Option(
-        help="With --temporal: weight of the previous output in still areas, 0 to <1.")] = 0.7,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue an interrupted conversion (finished segments in OUT.parts/ are kept).")] = False,
-    segment_frames: Annotated[int, typer.Option(help="Frames per resumable segment.")] = 250,
+    batch_size: Annotated[int, typer.Option(help=HELP["batch_size"])] = DEFAULT["batch_size"],
+    palette: Annotated[float, typer.Option(help=STYLIZE_HELP["palette"])] = STYLIZE_DEFAULT["palette"],
+    temporal: Annotated[bool, typer.Option("--temporal", help=HELP["temporal"])] = DEFAULT["temporal"],
+    temporal_strength: Annotated[float, typer.Option(help=HELP["temporal_strength"])] = DEFAULT["temporal_strength"],
+    resume: Annotated[bool, typer.Option("--resume", help=HELP["resume"])] = DEFAULT["resume"],
+    segment_frames: Annotated[int, typer.Option(help=HELP["segment_frames"])] = DEFAULT["segment_frames"],
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing/--overwrite", help="Leave OUT alone when it already exists (like stylize).")] = True,
     allow_truncated: Annotated[bool, typer.Option(
-        "--allow-truncated", help="Write a cut-off input's decodable frames (with a warning) instead of "
-                                  "failing.")] = False,
+        "--allow-truncated", help=HELP["allow_truncated"])] = DEFAULT["allow_truncated"],
 ) -> None:
     """Stylize a video (or GIF, or folder of frames), keeping its sound, frame rate and rotation."""
     from ..inference.stylizer import Stylizer
-    from ..video.pipeline import VideoTruncatedError, stylize_video
+    from ..video import VideoTruncatedError, stylize_video
     from ..video.source import open_source
-    from ..video.temporal import TemporalSettings
 
     with cli_errors():
         src = Path(source)
@@ -82,10 +82,13 @@ def video(
             err_console.print(f"skipped: {dst} already exists (pass --overwrite to convert again)",
                               highlight=False, soft_wrap=True, markup=False)
             return
-        smoothing = TemporalSettings(strength=temporal_strength).validate() if temporal else None
-        open_source(src, fps=fps)  # a bad input fails here, before the model loads
-        options = StylizeOptions(palette=palette).validate()
-        stylizer = Stylizer(model, device=device, precision=precision, backend=backend, options=options)
+        options = VideoOptions(codec=codec, crf=crf, preset=preset, max_side=max_side, start=t_start, end=t_end,
+                               fps=fps, batch_size=batch_size, segment_frames=segment_frames, resume=resume,
+                               allow_truncated=allow_truncated, temporal=temporal,
+                               temporal_strength=temporal_strength)
+        open_source(src, fps=options.fps)  # a bad input fails here, before the model loads
+        stylizer = Stylizer(model, device=device, precision=precision, backend=backend,
+                            options=StylizeOptions(palette=palette))
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       _RateColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("elapsed"),
                       TimeElapsedColumn(),
@@ -96,11 +99,7 @@ def video(
                 bar.update(task, completed=done, total=total)
 
             try:
-                result = stylize_video(src, dst, stylizer=stylizer, codec=codec, crf=crf, preset=preset,
-                                       max_side=max_side, start=t_start, end=t_end, fps=fps,
-                                       batch_size=batch_size, temporal=smoothing, resume=resume,
-                                       segment_frames=segment_frames, progress=progress,
-                                       allow_truncated=allow_truncated)
+                result = stylize_video(src, dst, stylizer, options, progress=progress)
             except VideoTruncatedError as exc:
                 raise fail(f"{exc}; the {exc.decoded} stylized frames are kept in {dst}.parts/: run the same "
                            "command with --resume --allow-truncated to write them") from None

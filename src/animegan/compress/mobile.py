@@ -37,7 +37,7 @@ def convert_to_ort(onnx_path: str | os.PathLike, ort_path: str | os.PathLike | N
                    target_platform: str = "arm", type_reduction: bool = True) -> MobileExport:
     """Convert ``onnx_path`` to ``ort_path`` (default: same name, ``.ort``) and its operator config."""
     if target_platform not in PLATFORMS:
-        raise InputError(f"--platform {target_platform}: unknown (choose {', '.join(PLATFORMS)})")
+        raise InputError(f"platform {target_platform}: unknown (choose {', '.join(PLATFORMS)})", params=("platform",))
     load_onnx(onnx_path, load_weights=False)  # one clear error for a missing or non-ONNX file
     src = Path(onnx_path)
     dst = Path(ort_path) if ort_path is not None else src.with_suffix(".ort")

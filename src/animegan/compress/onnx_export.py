@@ -10,6 +10,7 @@ such as 513×389 run unpadded and match PyTorch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -25,13 +26,13 @@ from torch import nn
 from ..errors import InputError, ModelError
 from ..inference.onnx_backend import make_session
 from ..inference.onnx_graph import INPUT_NAME, OPSET, OUTPUT_NAME, export_bytes
+from ..inference.processing import uint8_to_tensor
 from ..io.atomic import atomic_path
 
 #: refuse to write an export whose worst pixel differs from PyTorch by more than this ([-1, 1] units)
 PARITY_TOLERANCE = 1e-3
 #: (height, width) the parity check runs at: square, odd and landscape
 DEFAULT_PARITY_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (389, 513), (300, 200))
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass
@@ -65,23 +66,11 @@ class ParityReport:
         return bool(self.rows) and self.max_abs <= self.tolerance
 
 
-def list_images(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted); raises InputError if there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
-    if not files:
-        raise InputError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_EXTS))})")
-    return files[:limit] if limit else files
-
-
 def photo_tensor(path: str | os.PathLike, height: int, width: int) -> torch.Tensor:
     """A photo resized (Lanczos, aspect ignored) to height×width as 1×3×H×W in [-1, 1]."""
     with Image.open(path) as img:
         rgb = img.convert("RGB").resize((width, height), Image.LANCZOS)
-    arr = np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
+    return uint8_to_tensor(np.asarray(rgb))[None].contiguous()
 
 
 def parity_check(model: nn.Module, session: object, images: Sequence[str | os.PathLike],
@@ -130,8 +119,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, images: Sequence[s
     meta = {"producer": "animegan", "arch": str(getattr(model, "arch", type(model).__name__))}
     config = getattr(model, "config", None)
     if config is not None:
-        import dataclasses
-
         meta["config"] = json.dumps(dataclasses.asdict(config), sort_keys=True)
     meta.update(metadata or {})
     data = export_bytes(model, opset=opset, metadata=meta)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,15 @@ import torch
 from torch import nn
 
 from ..errors import InputError, ModelError
+from ..hub.loading import load_generator_file
+from ..hub.weights import ModelInfo, info_for, save_weights
+from ..inference.stylizer import load_model
+from ..io.discovery import list_images
 from ..nn.animeganv2_slim import HIDDEN_NAMES, WIDTH_NAMES, AnimeGANv2SlimConfig, AnimeGANv2SlimGenerator
+from .distill import check_precision
+from .flops import gflops
+from .onnx_export import photo_tensor
+from .quantize import psnr
 
 log = logging.getLogger("animegan")
 
@@ -124,16 +134,21 @@ def importance(model: nn.Module, photos: torch.Tensor | None = None) -> dict[str
     return scores
 
 
+def check_rule(rule: str, ratio: float, threshold: float) -> None:
+    """:class:`InputError` unless ``rule`` is known and its parameter (``ratio`` or ``threshold``) usable."""
+    if rule not in RULES:
+        raise InputError(f"rule {rule}: unknown (choose {', '.join(RULES)})", params=("rule",))
+    if rule == "ratio" and not 0.0 < ratio < 1.0:
+        raise InputError(f"ratio {ratio}: must be between 0 and 1 (exclusive)", params=("ratio",))
+    if rule == "threshold" and threshold <= 0:
+        raise InputError(f"threshold {threshold}: must be positive", params=("threshold",))
+
+
 def select_channels(model: nn.Module, rule: str, *, ratio: float = 0.4, threshold: float = 0.01,
                     photos: torch.Tensor | None = None, multiple: int = 8, min_keep: int = 8
                     ) -> dict[str, torch.Tensor]:
     """The sorted channel indices each unit keeps under ``rule``."""
-    if rule not in RULES:
-        raise InputError(f"--rule {rule}: unknown (choose {', '.join(RULES)})")
-    if rule == "ratio" and not 0.0 < ratio < 1.0:
-        raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
-    if rule == "threshold" and threshold <= 0:
-        raise InputError(f"--threshold {threshold}: must be positive")
+    check_rule(rule, ratio, threshold)
     state = model.state_dict()
     scores = importance(model, photos)
     keep = {}
@@ -178,8 +193,6 @@ def count_params(model: nn.Module) -> int:
 
 def photo_batch(files: Sequence[str | os.PathLike], size: int = 128) -> torch.Tensor:
     """Photos resized to size×size as N×3×size×size in [-1, 1]."""
-    from .onnx_export import photo_tensor
-
     return torch.cat([photo_tensor(f, size, size) for f in files])
 
 
@@ -203,8 +216,6 @@ def finetune(teacher: str | os.PathLike, student: str | os.PathLike, config: Ani
 
 
 def _median_seconds(model: nn.Module, size: int, repeats: int = 3) -> float:
-    import time
-
     x = torch.zeros(1, 3, size, size)
     with torch.inference_mode():
         model(x)
@@ -216,30 +227,52 @@ def _median_seconds(model: nn.Module, size: int, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def compare(before: nn.Module, after: nn.Module, after_file: str | os.PathLike | None = None,
-            eval_images: Sequence[str | os.PathLike] | None = None, size: int = 256) -> list[str]:
-    """Lines comparing the unpruned and pruned generators: params, file size, FLOPs, speed, PSNR."""
-    from .flops import gflops
-    from .quantize import psnr
+@dataclass
+class PruneQuality:
+    """The pruned generator's output against the unpruned one's on held-out photos, on the 8-bit scale."""
 
-    p0, p1 = count_params(before), count_params(after)
-    lines = [f"params: {p0:,} -> {p1:,} ({100 * (1 - p1 / p0):.1f}% fewer)"]
+    images: int
+    size: int
+    psnr_db: float          # every photo's pixels pooled
+    median_psnr_db: float   # of the per-photo PSNRs
+    worst_psnr_db: float
+    worst_image: str
+    mean_abs_255: float
+
+
+@dataclass
+class PruneResult:
+    """Before/after figures of a pruning (what ``animegan prune`` prints)."""
+
+    params_before: int
+    params_after: int
+    gflops_before: float    # convolutions, at 512²
+    gflops_after: float
+    speed_size: int
+    seconds_before: float   # torch eager fp32, median of one forward at speed_size²
+    seconds_after: float
+    path: Path | None = None
+    file_bytes: int | None = None
+    quality: PruneQuality | None = None
+
+
+def compare(before: nn.Module, after: nn.Module, after_file: str | os.PathLike | None = None,
+            eval_images: Sequence[str | os.PathLike] | None = None, size: int = 256) -> PruneResult:
+    """The unpruned and pruned generators side by side: params, file size, FLOPs, speed, PSNR."""
+    result = PruneResult(count_params(before), count_params(after), gflops(before, 512, 512),
+                         gflops(after, 512, 512), size, _median_seconds(before, size), _median_seconds(after, size))
     if after_file is not None:
-        lines.append(f"file: {p0 * 4 / 2**20:.2f} MiB (fp32) -> {Path(after_file).stat().st_size / 2**20:.2f} MiB")
-    f0, f1 = gflops(before, 512, 512), gflops(after, 512, 512)
-    lines.append(f"conv GFLOPs at 512²: {f0:.1f} -> {f1:.1f} ({f0 / f1:.2f}× fewer)")
-    t0, t1 = _median_seconds(before, size), _median_seconds(after, size)
-    lines.append(f"torch eager fp32 at {size}²: {t0:.3f} s -> {t1:.3f} s ({t0 / t1:.2f}× faster)")
+        result.path = Path(after_file)
+        result.file_bytes = result.path.stat().st_size
     if eval_images:
         batch = photo_batch(eval_images, size)
         with torch.inference_mode():
             ref = torch.cat([before(batch[i:i + 1]) for i in range(len(batch))]).clamp(-1, 1).numpy()
             out = torch.cat([after(batch[i:i + 1]) for i in range(len(batch))]).clamp(-1, 1).numpy()
         each = sorted((psnr(r, o), Path(f).name) for r, o, f in zip(ref, out, eval_images, strict=True))
-        lines.append(f"PSNR vs unpruned on {len(batch)} held-out photos at {size}²: {psnr(ref, out):.2f} dB "
-                     f"(pixels pooled), per photo median {each[len(each) // 2][0]:.2f} dB, worst "
-                     f"{each[0][0]:.2f} dB ({each[0][1]}); mean abs diff {float(abs(ref - out).mean() * 127.5):.2f}/255")
-    return lines
+        result.quality = PruneQuality(len(batch), size, psnr(ref, out), each[len(each) // 2][0], each[0][0],
+                                      each[0][1], float(abs(ref - out).mean() * 127.5))
+    return result
 
 
 def prune_file(model: str | os.PathLike | None, output: str | os.PathLike, *, rule: str = "ratio",
@@ -247,24 +280,13 @@ def prune_file(model: str | os.PathLike | None, output: str | os.PathLike, *, ru
                finetune_photos: str | os.PathLike | None = None, steps: int = 300, crop: int = 128,
                time_limit_min: float = 0.0, batch_size: int = 4, precision: str = "fp32",
                eval_images: str | os.PathLike | None = None, eval_count: int = 10, speed_size: int = 256,
-               run_dir: str | os.PathLike | None = None) -> list[str]:
-    """``animegan prune``: prune ``model`` (zoo name or weights file) into ``output``; the report lines.
+               run_dir: str | os.PathLike | None = None) -> PruneResult:
+    """``animegan prune``: prune ``model`` (zoo name or weights file) into ``output``; before/after figures.
 
     Every input is checked (the architecture included) before any work; ``output`` is written
     atomically, and re-written with the fine-tuned weights when ``finetune_photos`` is given.
     """
-    import tempfile
-
-    from ..hub.loading import load_generator_file
-    from ..hub.weights import info_for, save_weights
-    from ..inference.stylizer import load_model
-    from .distill import check_precision
-    from .onnx_export import list_images
-
-    if rule not in RULES:
-        raise InputError(f"--rule {rule}: unknown (choose {', '.join(RULES)})")
-    if rule == "ratio" and not 0.0 < ratio < 1.0:
-        raise InputError(f"--ratio {ratio}: must be between 0 and 1 (exclusive)")
+    check_rule(rule, ratio, threshold)
     check_precision(precision, "--precision")
     calib_files = list_images(calib, limit=8) if calib is not None else None
     evals = list_images(eval_images, limit=eval_count) if eval_images is not None else None
@@ -274,20 +296,25 @@ def prune_file(model: str | os.PathLike | None, output: str | os.PathLike, *, ru
     label = str(model) if model is not None else "the default style"
     check_prunable(module, label)
     photos = photo_batch(calib_files, 128) if calib_files else None
-    keep = select_channels(module, rule, ratio=ratio, threshold=threshold, photos=photos)
-    pruned = prune_model(module, keep)
+    pruned = prune_model(module, select_channels(module, rule, ratio=ratio, threshold=threshold, photos=photos))
     output = Path(output)
-    save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
-                                          provenance=f"pruned ({rule}) from {label}"))
+    provenance = f"pruned ({rule}) from {label}"
+    save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence, provenance=provenance))
     if finetune_photos is not None:
-        with tempfile.TemporaryDirectory() as work:
-            teacher = Path(work) / "teacher.safetensors"
-            save_weights(teacher, module, info)
-            tuned = finetune(teacher, output, pruned.config, photos=[str(finetune_photos)],
-                             run_dir=run_dir or Path(work) / "run", steps=steps, crop=crop,
-                             time_limit_min=time_limit_min, batch_size=batch_size, precision=precision,
-                             threads=torch.get_num_threads())
-            pruned, _ = load_generator_file(tuned)
-            save_weights(output, pruned, info_for(pruned, style=info.style, licence=info.licence,
-                                                  provenance=f"pruned ({rule}) from {label}, distilled"))
+        pruned = _finetune_into(module, info, pruned, output, photos=str(finetune_photos), run_dir=run_dir,
+                                provenance=f"{provenance}, distilled", steps=steps, crop=crop,
+                                time_limit_min=time_limit_min, batch_size=batch_size, precision=precision)
     return compare(module, pruned, output, evals, size=speed_size)
+
+
+def _finetune_into(teacher: nn.Module, info: ModelInfo, pruned: AnimeGANv2SlimGenerator, output: Path, *,
+                   photos: str, run_dir: str | os.PathLike | None, provenance: str, **options: Any) -> nn.Module:
+    """Distil ``teacher`` into the pruned network saved at ``output``; re-write ``output``; the tuned network."""
+    with tempfile.TemporaryDirectory() as work:
+        teacher_file = Path(work) / "teacher.safetensors"
+        save_weights(teacher_file, teacher, info)
+        tuned_file = finetune(teacher_file, output, pruned.config, photos=[photos],
+                              run_dir=run_dir or Path(work) / "run", threads=torch.get_num_threads(), **options)
+        tuned, _ = load_generator_file(tuned_file)
+    save_weights(output, tuned, info_for(tuned, style=info.style, licence=info.licence, provenance=provenance))
+    return tuned

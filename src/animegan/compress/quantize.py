@@ -28,9 +28,12 @@ import numpy as np
 
 from ..errors import InputError
 from ..extras import require
+from ..inference.onnx_backend import make_session
 from ..inference.onnx_graph import INPUT_NAME, load_onnx
 from ..io.atomic import atomic_path
-from .onnx_export import list_images, photo_tensor
+from ..io.discovery import list_images
+from ..resources import sample_photos
+from .onnx_export import photo_tensor
 
 MODES = ("static", "dynamic")
 CALIBRATION_METHODS = ("percentile", "entropy", "minmax")
@@ -75,8 +78,6 @@ class PhotoCalibrationReader:
 def calibration_photos(folder: str | os.PathLike | None = None, count: int | None = 16) -> list[Path]:
     """Up to ``count`` photos from ``folder``; None: the photos bundled with the package."""
     if folder is None:
-        from ..resources import sample_photos
-
         return sample_photos()[:count] if count else sample_photos()
     return list_images(folder, limit=count)
 
@@ -114,9 +115,9 @@ def quantize_model(src: str | os.PathLike, dst: str | os.PathLike, *, mode: str 
     )
 
     if mode not in MODES:
-        raise InputError(f"--mode {mode}: unknown (choose {', '.join(MODES)})")
+        raise InputError(f"mode {mode}: unknown (choose {', '.join(MODES)})", params=("mode",))
     if method not in CALIBRATION_METHODS:
-        raise InputError(f"--method {method}: unknown (choose {', '.join(CALIBRATION_METHODS)})")
+        raise InputError(f"method {method}: unknown (choose {', '.join(CALIBRATION_METHODS)})", params=("method",))
     exclude = fp32_conv_names(src, keep_first_last)  # also checks src is a readable ONNX file
     dst = Path(dst)
     if mode == "static":
@@ -220,8 +221,6 @@ def evaluate_quantized(fp32: str | os.PathLike, int8: str | os.PathLike, mode: s
                        eval_images: Sequence[str | os.PathLike], *, eval_size: int = 256, speed_size: int = 512,
                        repeats: int = 3, threads: int | None = None) -> QuantizeResult:
     """Measure ``int8`` against ``fp32``: file sizes, latency at speed_size², quality on eval photos."""
-    from ..inference.onnx_backend import make_session
-
     ref = make_session(fp32, threads=threads)
     cand = make_session(int8, threads=threads)
     quality = compare_outputs(ref, cand, eval_images, eval_size)

@@ -26,8 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from ..compress.onnx_export import photo_tensor
+from ..compress.quantize import calibration_photos, psnr, quantize_model
+from ..device import resolve_policy
 from ..errors import InputError
 from ..extras import require
+from ..hub import zoo
+from ..hub.loading import load_generator_file
+from ..hub.weights import save_weights
+from ..inference.backends import TorchBackend
+from ..inference.onnx_backend import OnnxBackend
+from ..inference.onnx_graph import export_bytes
+from ..inference.stylizer import load_model
+from ..io.atomic import atomic_write_bytes
+from ..io.discovery import list_images
 
 REPEATS = {256: 5, 512: 3, 1024: 2}
 #: a size is skipped when its warm-up alone predicts more than this many seconds of timing
@@ -80,11 +92,6 @@ def prepare_models(model: str | None, work: Path, calib: Path | None, pruned: Pa
 
     ``model`` None: the zoo's default style; ``calib`` None: the bundled sample photos.
     """
-    from ..compress.quantize import quantize_model
-    from ..hub.loading import load_generator_file
-    from ..hub.weights import save_weights
-    from ..inference.onnx_graph import export_bytes
-    from ..inference.stylizer import load_model
 
     module, info = load_model(model)
     files = {"weights": work / "model.safetensors"}
@@ -100,7 +107,7 @@ def prepare_models(model: str | None, work: Path, calib: Path | None, pruned: Pa
             files[f"int8-{mode}"] = quantize_model(files["fp32"], work / f"int8-{mode}.onnx", mode=mode, calib=calib)
     if needs & {"pruned", "pruned-onnx", "pruned-int8"}:
         if pruned is None:
-            raise InputError("the pruned variants need --pruned FILE (see `animegan prune`)")
+            raise InputError("the pruned variants need a pruned weights file (see `animegan prune`)")
         files["pruned"] = Path(pruned)
         files["pruned-onnx"] = work / "pruned.onnx"
         files["pruned-onnx"].write_bytes(export_bytes(load_generator_file(pruned)[0]))
@@ -120,18 +127,15 @@ def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLik
     photos. JSON and Markdown are written into ``out_dir`` only when it is given (else both paths
     are None).
     """
-    from ..compress.onnx_export import list_images
-    from ..compress.quantize import calibration_photos
-    from ..hub import zoo
 
     wanted = list(variants) if variants else [v for v in VARIANTS if pruned is not None or "pruned" not in v]
     unknown = [v for v in wanted if v not in VARIANTS]
     if unknown:
-        raise InputError(f"--variants: unknown {unknown} (choose {', '.join(VARIANTS)})")
+        raise InputError(f"variants {unknown}: unknown (choose {', '.join(VARIANTS)})", params=("variants",))
     if "torch-fp32" not in wanted:
         wanted.insert(0, "torch-fp32")  # the reference for speed-up and quality
     if not sizes or min(sizes) < 16:
-        raise InputError(f"--sizes {list(sizes)}: need square sides of at least 16")
+        raise InputError(f"sizes {list(sizes)}: need square sides of at least 16", params=("sizes",))
     photo = calibration_photos(photo_dir, 1)[0]
     if calib is not None:
         list_images(calib, limit=1)  # a calibration folder without images fails before any work
@@ -159,10 +163,8 @@ def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLik
     for row in rows:
         ref, out = outputs.get(("torch-fp32", row["size"])), outputs.get((row["variant"], row["size"]))
         if ref is not None and out is not None:
-            diff = np.abs(ref - out) * 127.5
-            mse = float(np.mean(diff ** 2))
-            row["mean_abs_255"] = float(diff.mean())
-            row["psnr_db"] = float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+            row["mean_abs_255"] = float((np.abs(ref - out) * 127.5).mean())
+            row["psnr_db"] = psnr(ref, out)
         base = next((r for r in rows if r["variant"] == "torch-fp32" and r["size"] == row["size"]), None)
         if base and base.get("median_s") and row.get("median_s"):
             row["speedup"] = base["median_s"] / row["median_s"]
@@ -178,7 +180,6 @@ def run_bench(model: str | None, sizes: Sequence[int], out_dir: str | os.PathLik
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     json_path, md_path = out_dir / f"deploy-{stamp}.json", out_dir / f"deploy-{stamp}.md"
-    from ..io.atomic import atomic_write_bytes
 
     atomic_write_bytes(json_path, (json.dumps(doc, indent=2) + "\n").encode())
     atomic_write_bytes(md_path, table.encode())
@@ -287,20 +288,13 @@ class _PeakRss:
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from ..compress.onnx_export import photo_tensor
 
     torch.set_num_threads(job["threads"])
     if job["runner"] == "torch":
-        from ..device import resolve_policy
-        from ..hub.loading import load_generator_file
-        from ..inference.backends import TorchBackend
-
         module, _ = load_generator_file(job["model"])
         backend: Callable[[torch.Tensor], torch.Tensor] = TorchBackend(
             module, resolve_policy("cpu", "bf16" if job["bf16"] else "fp32"), cast_weights=job.get("cast"))
     else:
-        from ..inference.onnx_backend import OnnxBackend
-
         backend = OnnxBackend.from_file(job["model"], threads=job["threads"])
     out_rows = []
     skip_reason = ""

@@ -28,8 +28,18 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from ..hub import zoo
 from ..inference import processing as proc
-from ..inference.color import DEFAULT_CHROMA_SMOOTHING, DEFAULT_PALETTE, apply_palette, rgb_to_yuv
+from ..inference.color import (
+    DEFAULT_CHROMA_SMOOTHING,
+    DEFAULT_PALETTE,
+    apply_palette,
+    check_palette,
+    rgb_to_yuv,
+)
+from ..inference.stylizer import Stylizer
+from ..io.discovery import list_images
+from ..io.images import open_image
 
 log = logging.getLogger("animegan")
 
@@ -41,7 +51,6 @@ TARGETS: dict[str, tuple[str, float]] = {
 LABELS = {"chroma_dev": "per-pixel chroma dev.", "chroma_shift": "global chroma shift",
           "brightness_shift": "brightness shift", "structure_change": "luminance structure change",
           "gradient_ratio": "gradient ratio out/in"}
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def image_figures(photo: np.ndarray, out: np.ndarray) -> dict[str, float]:
@@ -80,26 +89,18 @@ def summarise(rows: Sequence[dict[str, float]]) -> dict[str, Any]:
 
 
 def find_photos(folder: str | os.PathLike, limit: int = 0) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name (first ``limit`` when > 0)."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: not a folder of photos")
-    photos = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS)
-    if not photos:
-        raise InputError(f"{root}: no photos in it ({', '.join(PHOTO_EXTENSIONS)})")
-    return photos[:limit] if limit > 0 else photos
+    """Image files directly in ``folder`` (subfolders are not read), sorted by name (first ``limit`` when > 0)."""
+    return list_images(folder, recursive=False, limit=limit)
 
 
 def load_photo(path: str | os.PathLike, max_side: int | None) -> np.ndarray:
     """The photo as the Stylizer sees it with ``max_side``: float32 H×W×3 RGB in [0, 1]."""
-    from ..io.images import open_image
 
     return proc.limit_side(proc.split_image(open_image(path, max_side=max_side)), max_side).rgb
 
 
 def shipped_styles() -> list[str]:
     """Names of the styles whose weights ship inside the package, default first."""
-    from ..hub import zoo
 
     catalogue = zoo.shipped_zoo()
     names = [e.name for e in catalogue.list_models() if e.bundled]
@@ -179,8 +180,6 @@ def evaluate(styles: Sequence[str], photos: Sequence[str | os.PathLike], *, max_
     (:meth:`Stylizer.forward_rgb`); the stage's time is :func:`apply_palette` alone. The first
     ``sheet_photos`` photos are kept for :func:`contact_sheet`.
     """
-    from ..inference.color import check_palette
-    from ..inference.stylizer import Stylizer
 
     palette = check_palette(palette)
     if not styles:

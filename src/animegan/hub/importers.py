@@ -31,8 +31,16 @@ import torch
 
 from ..errors import ModelError
 from ..nn import GENERATORS
+from .catalogue import Catalogue, ZooEntry, shipped_catalogue
 from .download import git_blob_sha1, sha256_file
-from .weights import FORMAT_TAG, ModelInfo, read_safetensors, safetensors_metadata
+from .weights import (
+    FORMAT_TAG,
+    ModelInfo,
+    first_line,
+    open_safetensors,
+    read_safetensors,
+    safetensors_metadata,
+)
 
 __all__ = ["ANIMEGANV2_LICENCE", "CARTOONGAN_LICENCE", "detect_arch", "git_blob_sha1", "import_weights",
            "infer_config", "sha256_file"]
@@ -58,12 +66,14 @@ CHECKPOINT_GENERATOR_KEYS = ("g_ema", "ema", "generator_ema", "generator", "stud
                              "model", "state_dict")
 
 
-def import_weights(path: str | os.PathLike, arch: str | None = None) -> tuple[dict[str, torch.Tensor], ModelInfo]:
+def import_weights(path: str | os.PathLike, arch: str | None = None, *, catalogue: Catalogue | None = None
+                   ) -> tuple[dict[str, torch.Tensor], ModelInfo]:
     """Read a foreign weights file or folder as ``(fp32 state dict, ModelInfo)``.
 
     ``arch`` forces the architecture; without it, it is taken from the file's own record or
     recognised by its key names. Raises :class:`ModelError` with one line naming the file and the
-    problem (not found, unknown format, refused pickle, unknown architecture).
+    problem (not found, unknown format, refused pickle, unknown architecture). A published
+    AnimeGANv2 file is recognised by its git blob id in ``catalogue`` (default: the shipped one).
     """
     path = Path(path)
     source = str(path)
@@ -97,7 +107,7 @@ def import_weights(path: str | os.PathLike, arch: str | None = None) -> tuple[di
     config = saved.get("config") if isinstance(saved.get("config"), dict) and saved_arch == arch else None
     if config is None:
         config = infer_config(arch, state)
-    return state, _describe(path, kind, arch, config, saved, plain=under is None)
+    return state, _describe(path, kind, arch, config, saved, plain=under is None, catalogue=catalogue)
 
 
 def detect_arch(state: dict[str, torch.Tensor], source: str = "weights") -> str:
@@ -162,7 +172,7 @@ def _torch_load(path: Path) -> Any:
         if "Weights only load failed" in message:
             raise ModelError(f"{source}: refused to unpickle: {_refusal_reason(message)} "
                              "(only plain tensor state dicts are accepted)") from None
-        reason = _first_line(exc).split(". ")[0] if message.strip() else type(exc).__name__
+        reason = first_line(exc).split(". ")[0] if message.strip() else type(exc).__name__
         if isinstance(exc, EOFError):
             reason = "truncated file"
         raise ModelError(f"{source}: not a readable PyTorch weights file ({reason})") from None
@@ -218,32 +228,27 @@ def _read_npy_folder(folder: Path) -> dict[str, torch.Tensor]:
         try:
             array = np.load(file, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise ModelError(f"{file}: not a readable .npy tensor ({_first_line(exc)})") from None
+            raise ModelError(f"{file}: not a readable .npy tensor ({first_line(exc)})") from None
         state[file.name[: -len(".npy")]] = torch.from_numpy(np.ascontiguousarray(array))
     return state
 
 
 def _read_safetensors_any(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: not a valid safetensors file ({_first_line(exc)})") from None
+    with open_safetensors(path) as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
     return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}, meta
 
 
 def _describe(path: Path, kind: str, arch: str, config: dict[str, Any], saved: dict[str, Any],
-              plain: bool = True) -> ModelInfo:
+              plain: bool = True, catalogue: Catalogue | None = None) -> ModelInfo:
     """Provenance (file, checksum, what it was recognised as) and licence of an imported file."""
     digest = _folder_sha256(path) if path.is_dir() else sha256_file(path)
     style = path.name if path.is_dir() else path.stem
     provenance = f"imported from {path.name} ({kind}, sha256 {digest[:12]})"
     licence = str(saved.get("licence", "")) if saved.get("licence") else ""
     if arch == "animeganv2" and path.is_file() and plain:
-        published = _published_entry(path)
+        published = _published_entry(path, catalogue)
         if published is not None:
             style = published.style or published.name
             provenance += f"; the published AnimeGANv2 {published.name!r} weights (git blob verified)"
@@ -260,19 +265,14 @@ def _describe(path: Path, kind: str, arch: str, config: dict[str, Any], saved: d
     return ModelInfo(arch=arch, config=config, style=style, provenance=provenance, licence=licence)
 
 
-def _published_entry(path: Path) -> Any:
-    """The zoo entry whose published file this is (by git blob id), or None."""
-    from .zoo import list_models
-
-    try:
-        entries = list_models()
-    except ModelError:  # a broken zoo must not stop an import; the file is just not recognised
-        return None
-    blob = git_blob_sha1(path)
-    for entry in entries:
-        if any(f.git_blob_sha1 == blob for f in entry.files):
-            return entry
-    return None
+def _published_entry(path: Path, catalogue: Catalogue | None) -> ZooEntry | None:
+    """The catalogue entry whose published file this is (by git blob id), or None."""
+    if catalogue is None:
+        try:
+            catalogue = shipped_catalogue()
+        except ModelError:  # a broken zoo must not stop an import; the file is just not recognised
+            return None
+    return catalogue.published_entry(git_blob_sha1(path))
 
 
 def _folder_sha256(folder: Path) -> str:
@@ -282,7 +282,3 @@ def _folder_sha256(folder: Path) -> str:
         h.update(file.name.encode() + b"\0")
         h.update(sha256_file(file).encode())
     return h.hexdigest()
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

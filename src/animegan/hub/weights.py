@@ -8,8 +8,11 @@ by the importers in :mod:`animegan.hub.importers` and come back as the same (sta
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from torch import nn
 
 from ..errors import ModelError, WeightsMismatchError
 from ..io.atomic import atomic_path
-from ..nn import build_generator, generator_config
+from ..nn import GENERATORS, build_generator, generator_classes, generator_config
 
 FORMAT_TAG = "animegan"
 
@@ -81,20 +84,13 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     any tensor is read: a crafted config or shape cannot make this allocate more than the file
     holds. Non-finite values are refused.
     """
-    from safetensors import SafetensorError, safe_open
-
     source = str(path)
-    try:
-        with safe_open(source, framework="pt", device="cpu") as f:
-            meta = f.metadata()
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
-            info = ModelInfo.from_metadata(meta, source)
-            check_shapes(info.arch, info.config, shapes, source)
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
-    except FileNotFoundError:
-        raise ModelError(f"{source}: weights file not found") from None
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{source}: not a valid safetensors file ({_first_line(exc)})") from None
+    with open_safetensors(source) as f:
+        meta = f.metadata()
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+        info = ModelInfo.from_metadata(meta, source)
+        check_shapes(info.arch, info.config, shapes, source)
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     check_finite(state, source)
     return state, info
@@ -102,16 +98,23 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
 
 def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata of a safetensors file, read from its header alone (no tensor is loaded)."""
+    with open_safetensors(path) as f:
+        return dict(f.metadata() or {})
+
+
+@contextlib.contextmanager
+def open_safetensors(path: str | os.PathLike) -> Iterator[Any]:
+    """A safetensors handle on the CPU; a missing or unreadable file is one :class:`ModelError` naming it."""
     from safetensors import SafetensorError, safe_open
 
     source = str(path)
     try:
         with safe_open(source, framework="pt", device="cpu") as f:
-            return dict(f.metadata() or {})
+            yield f
     except FileNotFoundError:
         raise ModelError(f"{source}: weights file not found") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{source}: not a valid safetensors file ({_first_line(exc)})") from None
+        raise ModelError(f"{source}: not a valid safetensors file ({first_line(exc)})") from None
 
 
 # -- checks on what a file claims, before anything is allocated from it --------------------------
@@ -128,24 +131,34 @@ CONFIG_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
 DEFAULT_INT_LIMIT = (0, 4096)
 
 
-def check_config(arch: str, config: Any, source: str) -> None:
-    """Refuse a config whose values are of the wrong type or out of range; one line naming the value."""
-    from ..nn import GENERATORS
+#: what a config field's annotation asks of a value read from a file, and how to say it
+_FIELD_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "int": ("an integer", lambda v: _is_int(v)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "list[int]": ("a list of integers", lambda v: isinstance(v, list) and all(_is_int(i) for i in v)),
+}
 
+
+def check_config(arch: str, config: Any, source: str) -> None:
+    """Refuse a config whose values are of the wrong type or out of range; one line naming the value.
+
+    Types come from the architecture's config dataclass (``int``, ``bool``, ``list[int]`` fields);
+    keys it does not have are left for :func:`animegan.nn.build_generator` to name.
+    """
     if arch not in GENERATORS:
         raise ModelError(f"{source}: unknown architecture {arch!r} (known: {', '.join(sorted(GENERATORS))})")
     if not isinstance(config, dict):
         raise ModelError(f"{source}: config is a {type(config).__name__}, not an object")
+    annotations = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+                   for f in dataclasses.fields(generator_classes(arch)[1])}
     limits = CONFIG_LIMITS.get(arch, {})
     for key, value in config.items():
+        kind, accepts = _FIELD_KINDS.get(str(annotations.get(key)), ("", lambda _v: True))
+        if not accepts(value):
+            raise ModelError(f"{source}: config {key}={json.dumps(value)} is not {kind}")
         low, high = limits.get(key, DEFAULT_INT_LIMIT)
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, bool) or item is None or isinstance(item, str):
-                continue  # flags and names; the config class validates them
-            if not isinstance(item, int):
-                raise ModelError(f"{source}: config {key}={json.dumps(value)} is not an integer")
-            if not low <= item <= high:
+        for item in value if isinstance(value, list) else [value]:
+            if _is_int(item) and not low <= item <= high:
                 raise ModelError(f"{source}: config {key}={json.dumps(value)} out of range ({low}..{high} "
                                  f"for {arch!r}); the file is damaged or not an animegan model")
 
@@ -161,8 +174,6 @@ def expected_shapes(arch: str, config: dict[str, Any], source: str) -> dict[str,
             model = build_generator(arch, config)
     except ModelError as exc:
         raise ModelError(f"{source}: {exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{source}: invalid config for {arch!r} ({_first_line(exc)})") from None
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -206,5 +217,10 @@ def info_for(model: nn.Module, **fields: str) -> ModelInfo:
     return ModelInfo(arch=model.arch, config=generator_config(model), **fields)
 
 
-def _first_line(exc: BaseException) -> str:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when empty), for one-line errors."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -10,97 +10,40 @@ imported under that name (``animegan models import``), a verified file in the ca
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import logging
 import os
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from ..nn import build_generator
 from . import cache
-from .download import checksum_label, download_file, verify_file
+from .catalogue import Catalogue, ZooEntry, ZooFile, name_key, shipped_catalogue
+from .download import download_file, verify_file
+from .importers import TORCH_SUFFIXES
+from .loading import read_any_weights
+from .weights import load_state_strict, save_weights
 
 log = logging.getLogger(__name__)
 
 #: environment variable naming a mirror folder for every zoo download
 URL_BASE_ENV = "ANIMEGAN_ZOO_URL_BASE"
-#: suffixes that make a string a weights path rather than a model name
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".npy", ".onnx")
+#: suffixes that make a string a weights path rather than a model name: every file kind a model can
+#: be loaded from (ours, the importers' PyTorch and .npy files, ONNX graphs and ORT's mobile format)
+#: model files run by ONNX Runtime (an ``.ort`` file is the mobile format); animegan.inference.onnx_graph runs them
+ONNX_SUFFIXES = (".onnx", ".ort")
+WEIGHT_SUFFIXES = (".safetensors", ".npy", *TORCH_SUFFIXES, *ONNX_SUFFIXES)
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.]{0,63}$")
+
+__all__ = ["FileProgress", "Zoo", "ZooEntry", "ZooFile", "default_model_name", "get_entry", "list_models",
+           "resolve_model", "shipped_zoo", "validate_name"]
 
 #: called as ``progress(filename, bytes_done, bytes_total_or_None)``
 FileProgress = Callable[[str, int, "int | None"], None]
-
-
-@dataclass(frozen=True)
-class ZooFile:
-    """One downloadable file of a model, with what it is checked against."""
-
-    filename: str
-    url: str
-    sha256: str | None = None
-    git_blob_sha1: str | None = None
-    size: int | None = None  # exact size in bytes, when published
-    max_size: int | None = None  # without an exact size: the most bytes a download of it may bring
-
-    @property
-    def checksum(self) -> str:
-        return checksum_label(self.sha256, self.git_blob_sha1)
-
-    def url_from(self, url_base: str | None) -> str:
-        """This file's URL, or ``<url_base>/<filename>`` on a mirror."""
-        return f"{url_base.rstrip('/')}/{self.filename}" if url_base else self.url
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    """A named model: what it is, where its weights come from, and how to use it."""
-
-    name: str
-    arch: str
-    description: str = ""
-    style: str = ""
-    licence: str = ""
-    terms: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    files: tuple[ZooFile, ...] = ()
-    aliases: tuple[str, ...] = ()
-    face: bool = False  # recommended: face-portrait mode (centre crop + resize)
-    size: int | None = None  # recommended working size in pixels (None: any)
-    bundled: str | None = None  # path inside the installation, e.g. animegan/weights/hayao.safetensors
-    import_hint: str | None = None  # how to get a model that cannot be downloaded here
-    source: str = "zoo"  # "zoo" or "imported"
-
-    @property
-    def downloadable(self) -> bool:
-        return bool(self.files) and not self.bundled
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["files"] = [dataclasses.asdict(f) for f in self.files]
-        data["aliases"] = list(self.aliases)
-        return data
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "zoo") -> ZooEntry:
-        where = f"zoo entry {raw.get('name', '?')!r}"
-        try:
-            files = tuple(ZooFile(**f) for f in raw.get("files", []))
-            rec = raw.get("recommended") or {}
-            return cls(name=_key(raw["name"]), arch=raw["arch"], description=raw.get("description", ""),
-                       style=raw.get("style", ""), licence=raw.get("licence", ""), terms=raw.get("terms", ""),
-                       config=dict(raw.get("config") or {}), files=files,
-                       aliases=tuple(_key(a) for a in raw.get("aliases", [])), face=bool(rec.get("face")),
-                       size=rec.get("size"), bundled=raw.get("bundled"), import_hint=raw.get("import_hint"),
-                       source=source)
-        except (KeyError, TypeError) as exc:
-            raise ModelError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
 
 
 class Zoo:
@@ -108,7 +51,7 @@ class Zoo:
 
     def __init__(self, entries: list[ZooEntry], default: str, package_root: str | os.PathLike | None = None):
         self.entries = list(entries)
-        self.default = _key(default)
+        self.default = name_key(default)
         #: folder that ``bundled`` paths are relative to (the folder holding the ``animegan`` package)
         self.package_root = Path(package_root) if package_root else Path(__file__).resolve().parents[2]
         self._by_name: dict[str, ZooEntry] = {}
@@ -120,8 +63,11 @@ class Zoo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], package_root: str | os.PathLike | None = None) -> Zoo:
-        entries = [ZooEntry.from_dict(raw) for raw in data.get("models", [])]
-        return cls(entries, data.get("default", ""), package_root)
+        return cls.from_catalogue(Catalogue.from_dict(data), package_root)
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue, package_root: str | os.PathLike | None = None) -> Zoo:
+        return cls(list(catalogue.entries), catalogue.default, package_root)
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -141,7 +87,7 @@ class Zoo:
 
     def find(self, name: str) -> ZooEntry | None:
         """The entry for a name or alias ("default" included), or None."""
-        key = _key(name)
+        key = name_key(name)
         if key == "default":
             key = self.default_model_name()
         if key in self._by_name:
@@ -284,10 +230,6 @@ class Zoo:
         the name always means the same weights. Checked by building the generator and loading the
         weights strictly before anything is written.
         """
-        from ..nn import build_generator
-        from .loading import read_any_weights
-        from .weights import load_state_strict, save_weights
-
         path = Path(path).expanduser()
         if not path.exists():
             raise ModelError(f"{path}: weights file not found")
@@ -296,7 +238,7 @@ class Zoo:
         if entry is not None:
             key = entry.name
             if entry.bundled:
-                raise ModelError(f"{key!r} is a bundled model; import under another --name")
+                raise ModelError(f"{key!r} is a bundled model; import under another name")
             if arch is not None and arch != entry.arch:
                 raise ModelError(f"{key!r} is a {entry.arch!r} model in the zoo, not {arch!r}")
             arch = entry.arch
@@ -373,10 +315,6 @@ def _already_imported(key: str) -> str:
     return f"a model named {key!r} is already imported; add --force to replace it"
 
 
-def _key(name: str) -> str:
-    return str(name).strip().lower().replace("-", "_")
-
-
 def _imported_entry(name: str, rec: dict[str, Any]) -> ZooEntry:
     return ZooEntry(name=name, arch=rec.get("arch", ""), description=rec.get("description", ""),
                     style=rec.get("style", ""), licence=rec.get("licence", ""), terms=rec.get("terms", ""),
@@ -385,7 +323,7 @@ def _imported_entry(name: str, rec: dict[str, Any]) -> ZooEntry:
 
 def validate_name(name: str) -> str:
     """The normalised form of a name for an imported model; ModelError when unusable."""
-    key = _key(name)
+    key = name_key(name)
     if key == "default" or not _NAME_RE.match(key):
         raise ModelError(f"{name!r} is not a usable model name: use 1-64 letters, digits, '_', '-' or '.', "
                          "starting with a letter or digit (and not 'default')")
@@ -394,14 +332,8 @@ def validate_name(name: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def shipped_zoo() -> Zoo:
-    """The zoo shipped as package data (``animegan/hub/zoo.json``)."""
-    from importlib import resources
-
-    try:
-        data = json.loads(resources.files("animegan.hub").joinpath("zoo.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"animegan/hub/zoo.json: cannot read the model zoo ({exc})") from None
-    return Zoo.from_dict(data)
+    """The zoo shipped as package data (``animegan/hub/zoo.json``), on this machine's cache."""
+    return Zoo.from_catalogue(shipped_catalogue())
 
 
 def list_models() -> list[ZooEntry]:

@@ -121,13 +121,13 @@ BACKENDS = {
 def create_backend(name: str, model: Any, policy: ExecutionPolicy) -> Backend:
     """Build the backend called ``name`` for ``model`` under ``policy``."""
     if name not in BACKENDS:
-        raise InputError(f"--backend {name}: unknown backend (choose {', '.join(BACKENDS)})")
+        raise InputError(f"backend {name}: unknown (choose {', '.join(BACKENDS)})", params=("backend",))
     module_name, cls_name = BACKENDS[name].split(":")
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("animegan"):
-            raise InputError(f"--backend {name}: not available in this build of animegan") from None
-        raise InputError(f"--backend {name}: not available ({exc.name} is not installed; "
-                         f"pip install 'animegan[{name}]')") from None
+            raise InputError(f"backend {name}: not available in this build of animegan", params=("backend",)) from None
+        raise InputError(f"backend {name}: not available ({exc.name} is not installed; "
+                         f"pip install 'animegan[{name}]')", params=("backend",)) from None
     return cls(model, policy)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ParamError
+
 #: RGB → YUV, rows Y, U, V (AnimeGANv2's colour loss; RGB and YUV on the same 0..1 or 0..255 scale)
 YUV_FROM_RGB = np.array([[0.299, 0.587, 0.114],
                          [-0.14713, -0.28886, 0.436],
@@ -134,15 +136,15 @@ def guided_filter(guide: np.ndarray, planes: np.ndarray, radius: int, eps: float
     return ab[:, :, :n] * g + ab[:, :, n:]
 
 
-def check_palette(palette: float, flag: str = "--palette") -> float:
-    from ..errors import InputError
+def check_palette(palette: float, name: str = "palette") -> float:
+    """``palette`` as a float in [0, 1], or :class:`~animegan.errors.ParamError` naming ``name``."""
 
     try:
         value = float(palette)
     except (TypeError, ValueError):
-        raise InputError(f"{flag} {palette!r}: must be a number between 0 and 1") from None
+        raise ParamError(name, repr(palette), "must be a number between 0 and 1") from None
     if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise InputError(f"{flag} {palette}: must be between 0 (photo colours) and 1 (the style's raw palette)")
+        raise ParamError(name, palette, "must be between 0 (photo colours) and 1 (the style's raw palette)")
     return value
 
 

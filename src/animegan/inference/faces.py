@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError, ModelError
+from ..extras import require
 
 _INSTALL = 'face detection needs dlib and its landmark models: pip install "animegan[face]"'
 # dlib's 5-point model: eye corners (0, 1 and 2, 3) and the nose base (4); no mouth, so the mouth is
@@ -43,8 +44,6 @@ class FaceBox:
 
 
 def _dlib():
-    from ..extras import require
-
     return require("dlib", extra="face", feature="face detection")
 
 

@@ -25,6 +25,7 @@ from ..device import ExecutionPolicy, resolve_policy
 from ..errors import DeviceError, InputError, ModelError
 from ..extras import require
 from ..hub.weights import ModelInfo
+from ..nn import generator_config
 from .onnx_graph import export_bytes, read_onnx_metadata
 
 log = logging.getLogger("animegan")
@@ -115,8 +116,6 @@ class OnnxBackend:
         self.size_multiple = int(getattr(model, "size_multiple", 4))
         self.bytes_per_pixel = int(getattr(model, "bytes_per_pixel", 2000))
         if isinstance(model, nn.Module):
-            from ..nn import generator_config
-
             self.info = info or ModelInfo(arch=str(getattr(model, "arch", type(model).__name__)),
                                           config=generator_config(model))
             model = export_bytes(model)

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..extras import require
+from ..hub.zoo import ONNX_SUFFIXES
 
 #: the pinned ONNX opset of every export
 OPSET = 17
@@ -23,8 +24,6 @@ OPSET = 17
 #: the exported graph's input and output names
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
-#: suffixes of model files that run on ONNX Runtime (an ``.ort`` file is the mobile format)
-ONNX_SUFFIXES = (".onnx", ".ort")
 
 
 def is_onnx_file(source: object) -> bool:

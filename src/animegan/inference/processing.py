@@ -197,6 +197,23 @@ def from_tensor(y: torch.Tensor) -> np.ndarray:
     return (y.clamp(-1, 1) * 0.5 + 0.5).permute(0, 2, 3, 1).contiguous().numpy()
 
 
+def uint8_to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """H×W×3 (or N×H×W×3) uint8 to a float 3×H×W (or N×3×H×W) tensor in [-1, 1]: ``x / 127.5 − 1``.
+
+    The training side's conversion (8-bit crops, no batch axis added); :func:`to_tensor` is the
+    Stylizer's, from [0, 1] floats.
+    """
+    t = torch.from_numpy(np.array(rgb, dtype=np.uint8))
+    return (t.permute(2, 0, 1) if t.ndim == 3 else t.permute(0, 3, 1, 2)).float().div(127.5).sub(1.0)
+
+
+def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
+    """A 3×H×W (or N×3×H×W) tensor in [-1, 1] to H×W×3 (or N×H×W×3) uint8, rounded; the inverse of
+    :func:`uint8_to_tensor` (any device or dtype; detached)."""
+    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return (x.permute(1, 2, 0) if x.ndim == 3 else x.permute(0, 2, 3, 1)).numpy()
+
+
 #: the smallest side the generators run on: the first layer's 7×7 reflection pad needs 4 px, and
 #: after two stride-2 downsamplings the 3×3 reflection pads need 2 px, so 4 × 2 = 8 at the input
 MIN_NETWORK_SIDE = 8

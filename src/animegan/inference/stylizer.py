@@ -21,8 +21,12 @@ from torch import nn
 
 from ..device import ExecutionPolicy, resolve_policy
 from ..errors import InputError
+from ..hub import zoo
+from ..hub.download import sha256_file
+from ..hub.loading import load_generator_file
 from ..hub.weights import ModelInfo
 from ..io.images import ImageSource, open_image, save_image
+from ..nn import generator_config
 from . import processing as proc
 from .backends import Backend, create_backend
 from .color import apply_palette
@@ -33,6 +37,8 @@ from .tiling import auto_tile_side, run_tiled, stats_input
 log = logging.getLogger("animegan")
 
 ModelSource = str | os.PathLike | nn.Module | None
+#: what :class:`Stylizer` accepts: a model source, or a generator already loaded with its info
+LoadedModel = tuple[nn.Module, ModelInfo]
 
 
 def load_model(name_or_path: ModelSource = None) -> tuple[nn.Module, ModelInfo]:
@@ -42,12 +48,9 @@ def load_model(name_or_path: ModelSource = None) -> tuple[nn.Module, ModelInfo]:
     ``nn.Module`` (returned as is, with info built from its ``arch`` and ``config``).
     """
     if isinstance(name_or_path, nn.Module):
-        from ..nn import generator_config
-
         arch = str(getattr(name_or_path, "arch", type(name_or_path).__name__))
         return name_or_path.eval(), ModelInfo(arch=arch, config=generator_config(name_or_path),
                                               provenance="in-memory module")
-    from ..hub.loading import load_generator_file
 
     model, info = load_generator_file(weights_path(name_or_path))
     return model.eval(), info
@@ -57,7 +60,6 @@ def weights_path(name_or_path: str | os.PathLike | None = None) -> Path:
     """The weights file a model name (zoo name or alias, None for the default) or path stands for."""
     if name_or_path is not None and Path(name_or_path).exists():
         return Path(name_or_path)
-    from ..hub import zoo
 
     return zoo.resolve_model(name_or_path if name_or_path is not None else zoo.default_model_name())
 
@@ -80,18 +82,27 @@ def module_digest(module: nn.Module) -> str:
 class Stylizer:
     """Stylizes images, batches and video frames with one model on one device.
 
-    ``model``: as for :func:`load_model`. ``device``: auto, cpu or cuda; ``precision``: auto,
-    fp32, bf16 or fp16 (see :mod:`animegan.device`; ``fp32`` on CPU is exactly a bare forward).
-    ``backend``: "torch", "onnx", or a ready :class:`~.backends.Backend`. ``options``: the
-    defaults for every call (each call may pass its own). Calls from several threads at once are
-    safe with the torch backend (tiled runs work on a private copy of the model).
+    ``model``: as for :func:`load_model`, or an already loaded ``(module, ModelInfo)`` pair (what
+    :func:`load_model` returns: the Stylizer then uses that info as is and loads nothing).
+    ``device``: auto, cpu or cuda; ``precision``: auto, fp32, bf16 or fp16 (see
+    :mod:`animegan.device`; ``fp32`` on CPU is exactly a bare forward). ``backend``: "torch",
+    "onnx", or a ready :class:`~.backends.Backend`. ``options``: the defaults for every call (each
+    call may pass its own; a :class:`StylizeOptions` is valid by construction, so none is checked
+    again here). Calls from several threads at once are safe with the torch backend (tiled runs
+    work on a private copy of the model).
     """
 
-    def __init__(self, model: ModelSource = None, *, device: str = "auto", precision: str = "auto",
-                 backend: str | Backend = "torch", options: StylizeOptions | None = None):
-        self.options = (options or StylizeOptions()).validate()
+    def __init__(self, model: ModelSource | LoadedModel = None, *, device: str = "auto",
+                 precision: str = "auto", backend: str | Backend = "torch", options: StylizeOptions | None = None):
+        self.options = options if options is not None else StylizeOptions()
         #: the weights file (or ONNX graph) the model came from; None for a module or a ready backend
         self.weights_path: Path | None = None
+        loaded: LoadedModel | None = None
+        if isinstance(model, tuple):
+            if len(model) != 2 or not isinstance(model[0], nn.Module) or not isinstance(model[1], ModelInfo):
+                raise InputError("model: a tuple must be (module, ModelInfo), as load_model returns")
+            loaded = (model[0].eval(), model[1])
+            model = model[0]
         self._module: nn.Module | None = model if isinstance(model, nn.Module) else None
         self._model_id: str | None = None
         if isinstance(backend, str):
@@ -105,9 +116,12 @@ class Stylizer:
                 self.backend: Backend = create_backend(backend, Path(model), self.policy)
                 self.info = getattr(self.backend, "info", None) or ModelInfo(arch="onnx")
             else:
-                if self._module is None:  # load first: a bad model name is the only thing reported
-                    self.weights_path = weights_path(model)
-                module, self.info = load_model(self._module if self._module is not None else self.weights_path)
+                if loaded is not None:
+                    module, self.info = loaded
+                else:
+                    if self._module is None:  # load first: a bad model name is the only thing reported
+                        self.weights_path = weights_path(model)
+                    module, self.info = load_model(self._module if self._module is not None else self.weights_path)
                 self.policy = resolve_policy(device, precision)
                 self.backend = create_backend(backend, module, self.policy)
         else:
@@ -130,7 +144,6 @@ class Stylizer:
         if self._model_id is None:
             import json
 
-            from ..hub.download import sha256_file
 
             if self.weights_path is not None:
                 digest = "sha256:" + sha256_file(self.weights_path)
@@ -155,7 +168,8 @@ class Stylizer:
 
     def stylize_batch(self, images: Sequence[Image.Image], options: StylizeOptions | None = None
                       ) -> list[Image.Image]:
-        """Like :meth:`stylize` for many images; same-size images share forward passes."""
+        """Like :meth:`stylize` for many images: same-size images share forward passes, up to
+        ``options.batch_size`` images and ``options.pixel_budget`` pixels per pass."""
         opts = self._opts(options)
         prepared = [self._prepare(img, opts) for img in images]
         results: list[Image.Image | None] = [None] * len(prepared)
@@ -163,7 +177,7 @@ class Stylizer:
         for i, planes in enumerate(prepared):
             groups.setdefault(planes.size, []).append(i)
         for (width, height), indices in groups.items():
-            per_chunk = max(1, opts.pixel_budget // (width * height))
+            per_chunk = max(1, min(opts.batch_size, opts.pixel_budget // (width * height)))
             for k in range(0, len(indices), per_chunk):
                 chunk = indices[k:k + per_chunk]
                 outs = self.forward_rgb(np.stack([prepared[i].rgb for i in chunk]), opts)
@@ -188,7 +202,12 @@ class Stylizer:
 
     def stylize_file(self, src: ImageSource, dst: str | os.PathLike, options: StylizeOptions | None = None
                      ) -> Path:
-        """Open ``src``, stylize it, save to ``dst`` atomically; returns the path written."""
+        """Open ``src``, stylize it, save to ``dst`` atomically; returns the path written.
+
+        ``max_side`` is applied once: :func:`~animegan.io.images.open_image` only pre-reduces a large
+        image for memory (JPEG DCT scaling, whole-factor shrinking; never below ``max_side``), and
+        :meth:`stylize` does the exact downscale (a no-op when the image is already within it).
+        """
         opts = self._opts(options)
         img = open_image(src, max_pixels=opts.max_pixels, max_side=opts.max_side)
         return save_image(self.stylize(img, opts), dst, ext=opts.ext, quality=opts.quality)
@@ -216,7 +235,7 @@ class Stylizer:
     # ---- internals --------------------------------------------------------------------------
 
     def _opts(self, options: StylizeOptions | None) -> StylizeOptions:
-        return self.options if options is None else options.validate()
+        return self.options if options is None else options
 
     def _tile_side(self, height: int, width: int, opts: StylizeOptions, multiple: int) -> int | None:
         """Tile side to use, or None to run the image whole."""
@@ -249,6 +268,8 @@ class Stylizer:
 
     @staticmethod
     def _prepare(img: Image.Image, opts: StylizeOptions) -> proc.Planes:
+        """The image as float planes, downscaled to ``max_side`` (the one place the exact downscale
+        happens; only when the image is larger) and face-cropped."""
         if not isinstance(img, Image.Image):
             raise InputError(f"expected a PIL image, got {type(img).__name__} (use stylize_file for paths)")
         planes = proc.limit_side(proc.split_image(img), opts.max_side)
@@ -283,7 +304,7 @@ def stylize_image(image_or_path: Image.Image | ImageSource, model: ModelSource =
     """
     global _LAST
     try:
-        opts = StylizeOptions(**options).validate()
+        opts = StylizeOptions(**options)
     except TypeError as exc:
         raise InputError(f"stylize_image: {exc}") from None
     key = None if isinstance(model, nn.Module) else (str(model), device, precision)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import InputError
+
 #: when this process started (this module is imported before any atomic write): temporary files
 #: last modified before it cannot belong to a write of this process
 PROCESS_START = time.time()
@@ -68,7 +70,6 @@ def check_writable_folder(folder: str | os.PathLike, label: str | None = None) -
     Raises :class:`~animegan.errors.InputError` naming ``label`` (default: the folder) and the reason:
     a file in the way, no permission, a read-only or full disk.
     """
-    from ..errors import InputError
 
     folder = Path(folder)
     label = label or str(folder)

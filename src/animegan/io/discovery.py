@@ -64,6 +64,25 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def list_images(folder: str | os.PathLike, *, recursive: bool = True, limit: int | None = None) -> list[Path]:
+    """The image files (:data:`IMAGE_EXTENSIONS`) in ``folder``, sorted by path; the first ``limit``.
+
+    ``recursive`` walks subfolders. Hidden files and folders (names starting with ``.``) are
+    skipped, as in :func:`discover_inputs`. ``limit`` None or 0: all of them. Raises
+    :class:`InputError` naming the folder when it is not a folder or holds no image.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder")
+    if recursive:
+        files = sorted(_walk_images(root, []))
+    else:
+        files = sorted(p for p in root.iterdir() if not p.name.startswith(".") and is_image_name(p) and p.is_file())
+    if not files:
+        raise InputError(f"{root}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
+    return files[:limit] if limit else files
+
+
 def has_glob_magic(spec: str) -> bool:
     return any(ch in _GLOB_CHARS for ch in spec)
 
@@ -125,7 +144,7 @@ def output_extension(item: InputItem, ext: str = "auto") -> str:
     ext = ext.lower().lstrip(".")
     if ext != "auto":
         if ext not in OUTPUT_EXTENSIONS:
-            raise InputError(f"--ext {ext}: unknown format (choose auto, {', '.join(OUTPUT_EXTENSIONS)})")
+            raise InputError(f"ext {ext}: unknown format (choose auto, {', '.join(OUTPUT_EXTENSIONS)})", params=("ext",))
         return OUTPUT_EXTENSIONS[ext]
     if item.path is None:
         return ".png"
@@ -177,8 +196,8 @@ def plan_outputs(items: Sequence[InputItem], out_dir: str | os.PathLike, suffix:
 def _walk_images(root: Path, excluded: list[Path]) -> Iterable[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and _resolved(here / d) not in excluded)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and not (excluded and _resolved(here / d) in excluded))
         for name in sorted(filenames):
             if not name.startswith(".") and is_image_name(name) and (here / name).is_file():
                 yield here / name

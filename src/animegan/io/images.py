@@ -20,12 +20,14 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import ImageDecodeError, ImageTooLargeError, InputError
+from ..errors import ImageDecodeError, ImageTooLargeError, InputError, ParamError
 from .atomic import atomic_path
+from .discovery import OUTPUT_EXTENSIONS
 
 ImageSource = str | os.PathLike | bytes | BinaryIO
 
-#: default refusal limit (64 MP): a decompression-bomb guard that still opens any camera photo
+#: default refusal limit (64 MP): a decompression-bomb guard that still opens any camera photo. The one
+#: definition: ``StylizeOptions.max_pixels`` takes its default from here
 DEFAULT_MAX_PIXELS = 8192 * 8192
 #: hard cap when ``max_side`` asks for a downscale: Pillow's own decompression-bomb limit
 HARD_MAX_PIXELS = 2 * 89_478_485
@@ -34,9 +36,9 @@ HARD_MAX_PIXELS = 2 * 89_478_485
 #: Every other decoder Pillow has (EPS runs Ghostscript, PSD, FITS, ...) is refused before it is tried.
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
-#: extensions ``save_image`` writes, and the Pillow format behind each
-SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF",
-                "tiff": "TIFF"}
+#: the Pillow format behind each output extension (:data:`~animegan.io.discovery.OUTPUT_EXTENSIONS`:
+#: the formats ``save_image`` writes, the one list ``StylizeOptions.ext`` and ``--ext`` accept)
+SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -56,7 +58,10 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ``source`` is a path, the file's bytes, or a binary file object. Images over ``max_pixels``
     (None: no limit of ours) are refused from their header with :class:`ImageTooLargeError`.
     With ``max_side`` set the caller will downscale, so the limit rises to :data:`HARD_MAX_PIXELS`
-    and JPEGs are decoded at a reduced DCT scale (never below ``max_side``), which keeps memory low.
+    and the image is only *pre-reduced* for memory: JPEGs are decoded at a reduced DCT scale whose
+    longer side stays >= ``max_side``, other formats shrunk by a whole factor while it stays
+    >= 2 × ``max_side``. The exact ``max_side`` downscale (Lanczos) is not done here: it happens once,
+    in the Stylizer (``processing.limit_side``, a no-op for an image already within ``max_side``).
     Only ``formats`` (Pillow format ids; None: every format Pillow reads) are decoded; a file in
     another format is refused with :class:`ImageDecodeError` naming the format, before any decoder runs.
     Raises :class:`ImageDecodeError` for empty, truncated or non-image files.
@@ -72,8 +77,8 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             size = f" ({int(found.group(1)) / 1e6:.0f} MP)" if found else ""
             raise ImageTooLargeError(
                 f"{name}: image{size} is over the hard limit of {HARD_MAX_PIXELS / 1e6:.0f} MP "
-                "(a decompression-bomb guard that --max-side cannot lift); reduce it with another tool first"
-            ) from None
+                "(a decompression-bomb guard that max_side cannot lift); reduce it with another tool first",
+                params=("max_side",)) from None
         except (OSError, SyntaxError, ValueError) as exc:
             refused = _refused_format(fp, formats) if type(exc).__name__ == "UnidentifiedImageError" else None
             if refused:
@@ -86,13 +91,14 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             if pixels > HARD_MAX_PIXELS:
                 raise ImageTooLargeError(
                     f"{name}: image is {width}×{height} ({pixels / 1e6:.0f} MP), over the hard limit of "
-                    f"{HARD_MAX_PIXELS / 1e6:.0f} MP even with --max-side; reduce it with another tool first")
+                    f"{HARD_MAX_PIXELS / 1e6:.0f} MP even with max_side; reduce it with another tool first",
+                    params=("max_side",))
             _draft_for(img, max_side)
         elif max_pixels is not None and pixels > max_pixels:
             raise ImageTooLargeError(
                 f"{name}: image is {width}×{height} ({pixels / 1e6:.1f} MP), over the limit of "
-                f"{max_pixels / 1e6:.1f} MP; pass --max-side (e.g. --max-side 2048) to downscale it "
-                "before stylizing, which also lets larger images open")
+                f"{max_pixels / 1e6:.1f} MP; set max_side (e.g. max_side 2048) to downscale it "
+                "before stylizing, which also lets larger images open", params=("max_side",))
         try:
             img.load()
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
@@ -110,20 +116,21 @@ def open_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS,
 def save_image(image: Image.Image, path: str | os.PathLike, ext: str = "auto", quality: int = 95) -> Path:
     """Write ``image`` atomically and return the path actually written.
 
-    ``ext="auto"`` keeps the path's extension (PNG when it has none we write), except that an image
-    with an alpha channel is always written as PNG (the suffix changes to ``.png``). An explicit
-    ``ext`` (png, jpg, webp) replaces the suffix. Modes the format cannot hold are converted
-    (alpha flattened on white for JPEG; 16-bit scaled to 8-bit where the format has no 16-bit).
+    ``ext="auto"`` keeps the path's extension when it is one we write (png, jpg, jpeg, webp; PNG
+    otherwise), except that an image with an alpha channel is always written as PNG (the suffix
+    changes to ``.png``). An explicit ``ext`` (png, jpg, jpeg, webp) replaces the suffix. Modes the
+    format cannot hold are converted (alpha flattened on white for JPEG; 16-bit scaled to 8-bit
+    where the format has no 16-bit).
     """
     ext = (ext or "auto").lower().lstrip(".")
     target = Path(path)
     if ext == "auto":
         suffix = target.suffix.lower().lstrip(".")
-        ext = suffix if suffix in SAVE_FORMATS else "png"
+        ext = suffix if suffix in OUTPUT_EXTENSIONS else "png"
         if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
             ext = "png"
-    if ext not in SAVE_FORMATS:
-        raise InputError(f"--ext {ext}: unknown output format (choose auto, png, jpg or webp)")
+    if ext not in OUTPUT_EXTENSIONS:
+        raise ParamError("ext", ext, f"must be one of auto, {', '.join(OUTPUT_EXTENSIONS)}")
     if target.suffix.lower().lstrip(".") != ext:
         target = target.with_name(target.stem + "." + ext) if target.suffix else target.with_name(
             target.name + "." + ext)

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .animeganv2 import AnimeGANv2Config, AnimeGANv2Generator
+from .configs import build_with_config
 
 # arch name -> (module path, class name, config class name); imported lazily so one broken
 # optional network never breaks the package import
@@ -35,14 +36,13 @@ def generator_classes(arch: str) -> tuple[type[nn.Module], type]:
 
 
 def build_generator(arch: str, config: dict[str, Any] | None = None) -> nn.Module:
-    """A fresh generator of ``arch`` with ``config`` (a dict, as saved in weights metadata)."""
+    """A fresh generator of ``arch`` with ``config`` (a dict, as saved in weights metadata).
+
+    A config the network refuses (unknown keys, a value of the wrong type or out of its range) is a
+    :class:`ModelError` naming the architecture and the problem, never a bare ``ValueError``.
+    """
     cls, cfg_cls = generator_classes(arch)
-    config = dict(config or {})
-    known = {f.name for f in dataclasses.fields(cfg_cls)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ModelError(f"architecture {arch!r}: unknown config keys {unknown} (known: {sorted(known)})")
-    return cls(cfg_cls(**config))
+    return build_with_config(cls, cfg_cls, config, f"architecture {arch!r}", ModelError)
 
 
 def generator_config(model: nn.Module) -> dict[str, Any]:

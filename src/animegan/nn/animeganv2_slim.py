@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from ..errors import ModelError
 from .animeganv2 import AnimeGANv2Generator, ConvNormLReLU, InvertedResBlock
 
 #: names of the prunable ConvNormLReLU outputs, in the order of ``widths``
@@ -33,8 +34,6 @@ class AnimeGANv2SlimConfig:
     hidden: list[int] = field(default_factory=lambda: list(FULL_HIDDEN))
 
     def __post_init__(self) -> None:
-        from ..errors import ModelError
-
         if len(self.widths) != len(FULL_WIDTHS) or len(self.hidden) != len(FULL_HIDDEN) \
                 or min(list(self.widths) + list(self.hidden)) < 1:
             raise ModelError(f"animeganv2_slim: need {len(FULL_WIDTHS)} widths and {len(FULL_HIDDEN)} hidden "

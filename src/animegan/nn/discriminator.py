@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from torch import nn
 
 from ..errors import ConfigError
+from .configs import build_with_config
 from .patchgan import PatchGANConfig, PatchGANDiscriminator
 from .sam_discriminator import SAMDiscriminator, SAMDiscriminatorConfig
 
@@ -23,15 +23,7 @@ def build_discriminator(name: str, config: dict[str, Any] | None = None) -> nn.M
     if name not in DISCRIMINATORS:
         raise ConfigError(f"unknown discriminator {name!r} (known: {', '.join(sorted(DISCRIMINATORS))})")
     cls, cfg_cls = DISCRIMINATORS[name]
-    config = dict(config or {})
-    known = {f.name for f in dataclasses.fields(cfg_cls)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ConfigError(f"discriminator {name!r}: unknown config keys {unknown} (known: {sorted(known)})")
-    try:
-        return cls(cfg_cls(**config))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"discriminator {name!r}: {exc}") from None
+    return build_with_config(cls, cfg_cls, config, f"discriminator {name!r}", ConfigError)
 
 
 __all__ = ["DISCRIMINATORS", "PatchGANConfig", "PatchGANDiscriminator", "SAMDiscriminator",

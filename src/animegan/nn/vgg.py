@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, WeightsMismatchError
 
 log = logging.getLogger("animegan.vgg")
 
@@ -100,8 +100,6 @@ class VGG19Features(nn.Module):
         shape = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
                  if k in state and state[k].shape != v.shape]
         if missing or shape:
-            from ..errors import WeightsMismatchError
-
             raise WeightsMismatchError(source, missing, [], shape)
         self.load_state_dict({k: state[k] for k in own}, strict=True)
 

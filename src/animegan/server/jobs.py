@@ -24,6 +24,8 @@ import numpy as np
 from starlette.exceptions import HTTPException
 
 from ..errors import AnimeGANError
+from ..inference.options import StylizeOptions
+from ..video.options import VideoOptions
 from .redact import public_message
 from .settings import ServerSettings
 
@@ -42,8 +44,8 @@ class VideoJob:
     source: Path
     result: Path
     client_name: str
-    max_side: int | None
-    strength: float
+    options: VideoOptions  # built once by the route, the server's max_side limit applied
+    stylize: StylizeOptions
     status: str = "queued"
     frames_done: int = 0
     frames_total: int | None = None
@@ -112,9 +114,9 @@ class VideoJobs:
             return sum(job.status in ("queued", "running") for job in self._jobs.values())
 
     def submit(self, job_id: str, source: Path, client_name: str, model: str, fmt: str,
-               max_side: int | None, strength: float) -> VideoJob:
+               options: VideoOptions, stylize: StylizeOptions) -> VideoJob:
         """Queue a job whose upload is already at ``source``; 503 when the queue is full."""
-        job = VideoJob(job_id, model, source, source.parent / f"result.{fmt}", client_name, max_side, strength)
+        job = VideoJob(job_id, model, source, source.parent / f"result.{fmt}", client_name, options, stylize)
         with self._lock:
             busy = sum(j.status in ("queued", "running") for j in self._jobs.values())
             if busy >= self.settings.max_jobs_queued:
@@ -143,8 +145,7 @@ class VideoJobs:
             shutil.rmtree(job.source.parent, ignore_errors=True)
 
     def _run(self, job: VideoJob) -> None:
-        from ..inference.options import StylizeOptions
-        from ..video.pipeline import VideoCancelled, stylize_video
+        from ..video import VideoCancelled, stylize_video
 
         with self._lock:
             if job.status != "queued":  # cancelled while it waited
@@ -170,24 +171,20 @@ class VideoJobs:
 
         try:
             stylizer = self.registry.get(job.model)
-            options = StylizeOptions(strength=job.strength).validate()
 
-            def frames_fn(frames: Any) -> Any:
+            def frames_fn(frames: np.ndarray) -> np.ndarray:
                 # one frame at a time, checking for a stop in between: a cancel frees the worker within a frame
                 out = []
                 for i in range(len(frames)):
                     if i and should_stop():
                         raise VideoCancelled(f"stopped after {job.frames_done + i} frames")
-                    out.append(stylizer.stylize_frames(frames[i:i + 1], options))
+                    out.append(stylizer.stylize_frames(frames[i:i + 1], job.stylize))
                 return np.concatenate(out)
 
             def progress(done: int, total: int | None) -> None:
                 job.frames_done, job.frames_total = done, total
 
-            limit = self.settings.video_max_side
-            max_side = min(job.max_side, limit) if job.max_side else limit
-            stylize_video(job.source, job.result, stylizer=frames_fn, max_side=max_side, progress=progress,
-                          cancel=should_stop)
+            stylize_video(job.source, job.result, frames_fn, job.options, progress=progress, cancel=should_stop)
             job.seconds = round(time.perf_counter() - started, 3)
             job.status = "done"
         except VideoCancelled:

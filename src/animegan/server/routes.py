@@ -19,9 +19,10 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import ImageTooLargeError, InputError
-from ..inference.color import PALETTE_HELP
 from ..inference.options import StylizeOptions
 from ..io.images import IMAGE_FORMATS, open_image
+from ..params import spec
+from ..video.options import VideoOptions
 from .jobs import FINISHED
 from .schemas import (
     ErrorBody,
@@ -52,6 +53,18 @@ def _ctx(request: Request) -> Any:
     return request.app.state.ctx
 
 
+def _option(name: str, options: type = StylizeOptions) -> Any:
+    """A form field declared by ``<options>.<name>`` (StylizeOptions or VideoOptions): its description
+    and bounds (the default is the declared one, ``_DEFAULT[name]`` / ``spec``), so the API and the
+    library cannot drift apart."""
+    _, declared = spec(options, name)
+    bounds = {k: v for k, v in (("ge", declared.ge), ("le", declared.le)) if v is not None}
+    return Form(description=declared.help, **bounds)
+
+
+_DEFAULT = {name: spec(StylizeOptions, name)[0] for name in ("strength", "palette", "max_side", "face", "quality")}
+
+
 @api.post("/stylize", response_class=Response, responses={
     200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "the stylized image"}, **_ERRORS},
     summary="Stylize one image")
@@ -59,11 +72,12 @@ async def stylize(
     request: Request,
     image: Annotated[UploadFile, File(description="a photo (JPEG, PNG, WebP, ...)")],
     model: Annotated[str | None, Form(description="model name from /api/v1/models (default: the server's)")] = None,
-    strength: Annotated[float, Form(ge=0.0, le=1.0, description="1 = full style, 0 = the photo")] = 1.0,
-    palette: Annotated[float, Form(ge=0.0, le=1.0, description=PALETTE_HELP)] = StylizeOptions.palette,
-    max_side: Annotated[int | None, Form(ge=16, description="downscale so the longer side is at most this")] = None,
-    face: Annotated[bool, Form(description="face-portrait mode: centre square crop")] = False,
+    strength: Annotated[float, _option("strength")] = _DEFAULT["strength"],
+    palette: Annotated[float, _option("palette")] = _DEFAULT["palette"],
+    max_side: Annotated[int | None, _option("max_side")] = _DEFAULT["max_side"],
+    face: Annotated[bool, _option("face")] = _DEFAULT["face"],
     format: Annotated[ImageFormat, Form(description="output format")] = "png",
+    quality: Annotated[int, _option("quality")] = _DEFAULT["quality"],
 ) -> Response:
     """Stylize the uploaded image and return it as PNG, JPEG or WebP."""
     ctx = _ctx(request)
@@ -72,10 +86,15 @@ async def stylize(
         raise InputError(f"max_side {max_side}: over this server's limit of {limit}")
     data = await image.read()
     name = image.filename or "upload"
+    stream = io.BytesIO(data)
+    stream.name = name  # error messages name the client's file
+    size = await run_in_threadpool(_check_pixels, stream, name, ctx.settings.max_pixels)
+    if max_side is None and size is not None and max(size) > limit:
+        max_side = limit  # every output side is capped: decided before the options are built, once
     options = StylizeOptions(max_side=max_side, face=face, strength=strength, palette=palette, ext=format,
-                             max_pixels=ctx.settings.max_pixels).validate()
+                             quality=quality, max_pixels=ctx.settings.max_pixels)  # a ParamError: 422 naming it
     started = time.perf_counter()
-    body, size, used = await ctx.pool.run(_stylize_bytes, ctx, data, name, model or None, options, format)
+    body, size, used = await ctx.pool.run(_stylize_bytes, ctx, stream, model or None, options)
     stem = Path(name).stem or "image"
     return Response(body, media_type=MEDIA_TYPES[format], headers={
         "Content-Disposition": f'inline; filename="{_safe(stem)}-anime.{format}"',
@@ -83,24 +102,19 @@ async def stylize(
         "X-Elapsed-Ms": f"{(time.perf_counter() - started) * 1000:.0f}"})
 
 
-def _stylize_bytes(ctx: Any, data: bytes, name: str, model: str | None, options: StylizeOptions,
-                   fmt: str) -> tuple[bytes, tuple[int, int], str]:
+def _stylize_bytes(ctx: Any, stream: io.BytesIO, model: str | None, options: StylizeOptions
+                   ) -> tuple[bytes, tuple[int, int], str]:
     """Decode, stylize and encode on a worker thread; returns (encoded bytes, output size, model name)."""
-    stream = io.BytesIO(data)
-    stream.name = name  # error messages name the client's file
-    _check_pixels(stream, name, ctx.settings.max_pixels)
-    img = open_image(stream, max_pixels=ctx.settings.max_pixels)
+    img = open_image(stream, max_pixels=options.max_pixels)
     stylizer = ctx.registry.get(model)
-    limit = ctx.settings.max_side_limit
-    if options.max_side is None and max(img.size) > limit:
-        options.max_side = limit
     out = stylizer.stylize(img, options)
     offered = ctx.registry.find(model) if model else None
-    return encode_image(out, fmt), out.size, offered.name if offered else ctx.registry.default
+    return encode_image(out, options.ext, options.quality), out.size, offered.name if offered else ctx.registry.default
 
 
-def _check_pixels(stream: io.BytesIO, name: str, limit: int) -> None:
-    """413 from the image header when it has more pixels than this server decodes (said in the API's terms)."""
+def _check_pixels(stream: io.BytesIO, name: str, limit: int) -> tuple[int, int] | None:
+    """The image's size from its header (None when it is not an image: open_image then says why);
+    413 when it has more pixels than this server decodes (said in the API's terms)."""
     size = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -110,7 +124,7 @@ def _check_pixels(stream: io.BytesIO, name: str, limit: int) -> None:
         except Image.DecompressionBombError:
             size = (0, 0)
         except Exception:  # noqa: BLE001 - not an image: open_image reports it with its reason
-            return
+            return None
         finally:
             stream.seek(0)
     width, height = size
@@ -118,9 +132,10 @@ def _check_pixels(stream: io.BytesIO, name: str, limit: int) -> None:
     if width * height > limit or not width:
         raise ImageTooLargeError(f"{name}: {what}, over this server's limit of {limit / 1e6:.1f} MP per image; "
                                  "send a smaller image (the max_side field only shrinks the result)")
+    return size
 
 
-def encode_image(img: Image.Image, fmt: str, quality: int = 92) -> bytes:
+def encode_image(img: Image.Image, fmt: str, quality: int = _DEFAULT["quality"]) -> bytes:
     """``img`` encoded in memory as png, jpg or webp, converting modes the format cannot hold."""
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if fmt == "jpg":
@@ -160,14 +175,18 @@ async def models(request: Request) -> dict[str, Any]:
     return {"default": ctx.registry.default, "models": await run_in_threadpool(ctx.registry.describe)}
 
 
+#: the video form's max_side: declared by VideoOptions (its strength is the image's, StylizeOptions)
+_VIDEO_MAX_SIDE = spec(VideoOptions, "max_side")[0]
+
+
 @api.post("/videos", response_model=VideoJobCreated, status_code=202, responses=_ERRORS,
           summary="Start a video job")
 async def create_video_job(
     request: Request,
     video: Annotated[UploadFile, File(description="a video or GIF")],
     model: Annotated[str | None, Form(description="model name from /api/v1/models")] = None,
-    strength: Annotated[float, Form(ge=0.0, le=1.0)] = 1.0,
-    max_side: Annotated[int | None, Form(ge=16, description="longer side of the output frames")] = None,
+    strength: Annotated[float, _option("strength")] = _DEFAULT["strength"],
+    max_side: Annotated[int | None, _option("max_side", VideoOptions)] = _VIDEO_MAX_SIDE,
     format: Annotated[VideoFormat, Form(description="output container")] = "mp4",
 ) -> dict[str, Any]:
     """Upload a video; poll ``status_url`` and fetch ``result_url`` once the job is done."""
@@ -177,6 +196,9 @@ async def create_video_job(
         ctx.registry.get(model)  # raises the 422 naming the offered models
     if chosen is not None:
         ctx.registry.check_available(chosen)  # a model without weights here: 422 before the upload is kept
+    limit = ctx.settings.video_max_side  # every output side is capped: decided before the options are built
+    options = VideoOptions(max_side=min(max_side, limit) if max_side else limit)
+    stylize = StylizeOptions(strength=strength)
     name = video.filename or "upload"
     job_id, folder = ctx.jobs.new_folder()
     source = folder / ("input" + _safe_suffix(name))
@@ -188,7 +210,7 @@ async def create_video_job(
         ctx.jobs.discard(folder)
         raise
     job = ctx.jobs.submit(job_id, source, name, chosen.name if chosen else ctx.registry.default, format,
-                          max_side, strength)
+                          options, stylize)
     return {"id": job.id, "status": job.status, "status_url": f"/api/v1/videos/{job.id}",
             "result_url": f"/api/v1/videos/{job.id}/result"}
 

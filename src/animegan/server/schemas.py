@@ -6,7 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-ImageFormat = Literal["png", "jpg", "webp"]
+from ..io.discovery import OUTPUT_EXTENSIONS
+
+#: the image formats the API answers in: the output formats the library writes (``jpeg`` spelled ``jpg``)
+RESPONSE_FORMATS = tuple(dict.fromkeys(suffix.lstrip(".") for suffix in OUTPUT_EXTENSIONS.values()))
+ImageFormat = Literal[RESPONSE_FORMATS]  # type: ignore[valid-type]
 VideoFormat = Literal["mp4", "webm", "gif"]
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 

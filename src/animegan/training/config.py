@@ -211,6 +211,11 @@ def _check_value(value: Any, hint: Any, key: str, source: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise bad("a list")
         return [_check_value(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is tuple:  # fixed length, e.g. tuple[int, int]
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise bad(f"a list of {len(args)}")
+        pairs = enumerate(zip(value, args, strict=True))
+        return tuple(_check_value(v, arg, f"{key}[{i}]", source) for i, (v, arg) in pairs)
     if origin is dict:
         if not isinstance(value, dict):
             raise bad("a table")
@@ -226,12 +231,19 @@ def _merge(base: dict[str, dict[str, Any]], data: dict[str, Any], source: str) -
             raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(classes)})")
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: {section} must be a table")
-        hints = typing.get_type_hints(classes[section])
-        for key, value in values.items():
-            if key not in hints:
-                raise ConfigError(f"{source}: unknown key {section}.{key} "
-                                  f"(known: {', '.join(sorted(hints))})")
-            base[section][key] = _check_value(value, hints[key], f"{section}.{key}", source)
+        base[section].update(check_fields(classes[section], values, source, prefix=f"{section}."))
+
+
+def check_fields(cls: type, values: dict[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    """``values`` for the dataclass ``cls``: every key one of its fields, every value of that field's type
+    (converted where lossless); else a :class:`ConfigError` naming ``source`` and the key."""
+    hints = typing.get_type_hints(cls)
+    checked = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{source}: unknown key {prefix}{key} (known: {', '.join(sorted(hints))})")
+        checked[key] = _check_value(value, hints[key], f"{prefix}{key}", source)
+    return checked
 
 
 def find_preset(name_or_path: str | Path) -> Path:
@@ -253,7 +265,7 @@ def _distill_hint(name: str) -> str:
             f"`animegan distill {name}` (training presets: {', '.join(training_presets()) or 'none'})")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -266,7 +278,7 @@ def _load_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[dict[str
     """The chain of documents from the root preset to ``path`` (``extends`` followed)."""
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' loops back to itself")
-    data = _read_toml(path)
+    data = read_toml(path)
     if is_distill_config(data):
         raise ConfigError(_distill_hint(str(path)))
     parent = data.pop("extends", None)
@@ -399,6 +411,11 @@ def to_toml(cfg: TrainConfig) -> str:
             lines.append(f"{key} = {{ {inner} }}" if inner else f"{key} = {{}}")
         lines.append("")
     return "\n".join(lines)
+
+
+def table_toml(values: dict[str, Any]) -> str:
+    """A flat table (``key = value`` lines) as TOML text, e.g. a distillation config."""
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
 
 
 def _toml_value(value: Any) -> str:

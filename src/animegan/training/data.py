@@ -19,11 +19,11 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, InputError
+from ..inference.processing import tensor_to_uint8, uint8_to_tensor
+from ..io.discovery import list_images
 from ..io.images import open_image
 from .losses import grayscale
 from .smoothing import smooth_edges
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclass
@@ -48,18 +48,6 @@ class Augment:
             raise ConfigError(f"augmentation: resize ({self.resize}) must be ≥ size ({self.size})")
 
 
-def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
-    """Image files under ``folder``, sorted; raises InputError when it is missing or holds none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    pattern = folder.rglob("*") if recursive else folder.glob("*")
-    files = sorted(p for p in pattern if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
-    return files
-
-
 def load_rgb(path: str | Path) -> np.ndarray:
     """H×W×3 uint8 RGB of an image file (EXIF orientation applied; alpha composited on white)."""
     img = open_image(path)
@@ -68,16 +56,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     return np.asarray(img.convert("RGB"))
-
-
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """H×W×3 uint8 → 3×H×W float in [-1, 1]."""
-    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """3×H×W float in [-1, 1] → H×W×3 uint8."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 
 def _resize_shorter(rgb: np.ndarray, target: int) -> np.ndarray:
@@ -114,7 +92,7 @@ def augment(images: list[np.ndarray], aug: Augment, gen: torch.Generator | None 
         left = int(torch.randint(0, w - s + 1, (), generator=gen))
     else:
         top, left = (h - s) // 2, (w - s) // 2
-    out = [to_tensor(im[top:top + s, left:left + s]) for im in images]
+    out = [uint8_to_tensor(im[top:top + s, left:left + s]) for im in images]
     if aug.flip and torch.rand((), generator=gen).item() < 0.5:
         out = [t.flip(-1) for t in out]
     if aug.jitter > 0:
@@ -188,10 +166,10 @@ class AnimeGANDataset(Dataset):
             anime, smooth = augment([style_rgb, smooth_rgb], self.style_aug)
         else:
             anime = augment([style_rgb], self.style_aug)[0]
-            smooth = to_tensor(smooth_edges(to_uint8(anime)))
+            smooth = uint8_to_tensor(smooth_edges(tensor_to_uint8(anime)))
         return {"photo": photo, "anime": anime, "anime_gray": grayscale(anime[None])[0],
                 "smooth_gray": grayscale(smooth[None])[0]}
 
 
-__all__ = ["IMAGE_SUFFIXES", "AnimeGANDataset", "Augment", "ImageFolderDataset", "augment",
-           "jitter_brightness_contrast", "list_images", "load_rgb", "to_tensor", "to_uint8"]
+__all__ = ["AnimeGANDataset", "Augment", "ImageFolderDataset", "augment", "jitter_brightness_contrast",
+           "load_rgb", "smoothed_copies"]

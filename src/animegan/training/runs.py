@@ -1,7 +1,6 @@
 """Run folders: ``runs/00003-hayao/`` with the resolved config, ``stats.jsonl``, image grids, events.
 
 Layout of a run folder::
-
     training_options.toml   resolved config (what ``--resume`` reads back)
     training_options.json   the same, as JSON, for tools
     stats.jsonl             one JSON row per logged step
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import ConfigError
+from ..inference.processing import tensor_to_uint8
 from ..io.atomic import atomic_path, atomic_write_bytes, sweep_stale_temps
 from .config import TrainConfig, config_from_dict, to_toml
 
@@ -66,7 +67,6 @@ def load_options(run_dir: str | os.PathLike) -> TrainConfig:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
-    from ..errors import ConfigError
 
     path = Path(run_dir) / "training_options.toml"
     try:
@@ -150,8 +150,7 @@ def make_grid(rows: list[torch.Tensor], pad: int = 2) -> np.ndarray:
     n, _, h, w = rows[0].shape
     out = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, dtype=np.uint8)
     for r, batch in enumerate(rows):
-        imgs = ((batch.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
-        imgs = imgs.permute(0, 2, 3, 1).numpy()
+        imgs = tensor_to_uint8(batch)
         for c in range(n):
             y, x = pad + r * (h + pad), pad + c * (w + pad)
             out[y:y + h, x:x + w] = imgs[c]

@@ -19,6 +19,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..inference.processing import tensor_to_uint8, uint8_to_tensor
+from ..io.discovery import list_images
+from ..io.images import open_image
 from .config import TrainConfig
 from .distributed import DistInfo
 
@@ -59,7 +62,7 @@ class StyleFrames(Dataset):
     """
 
     def __init__(self, style_dir: str, smooth_dir: str | None, aug: Any, with_smooth: bool, max_images: int = 0):
-        from .data import list_images, smoothed_copies
+        from .data import smoothed_copies
 
         self.aug, self.with_smooth = aug, with_smooth
         self.styles = list_images(style_dir)[: max_images or None]
@@ -71,7 +74,7 @@ class StyleFrames(Dataset):
         return len(self.styles)
 
     def __getitem__(self, j: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        from .data import augment, load_rgb, to_tensor, to_uint8
+        from .data import augment, load_rgb
         from .losses import grayscale
         from .smoothing import smooth_edges
 
@@ -80,7 +83,7 @@ class StyleFrames(Dataset):
             anime, smooth = augment([rgb, load_rgb(self.smooths[j])], self.aug)
         else:
             anime = augment([rgb], self.aug)[0]
-            smooth = to_tensor(smooth_edges(to_uint8(anime))) if self.with_smooth else None
+            smooth = uint8_to_tensor(smooth_edges(tensor_to_uint8(anime))) if self.with_smooth else None
         return anime, (grayscale(smooth[None])[0] if smooth is not None else None)
 
 
@@ -180,9 +183,6 @@ class EvalPhotos:
     """The fixed photos shown in every image grid: centre square crops resized to the crop size."""
 
     def __init__(self, cfg: TrainConfig):
-        from ..io.images import open_image
-        from .data import list_images
-
         files = list_images(cfg.data.eval_photos or cfg.data.photos)
         size = cfg.data.crop_size
         self.images = []
@@ -195,4 +195,4 @@ class EvalPhotos:
 
     def tensor(self) -> torch.Tensor:
         """N×3×S×S in [-1, 1]."""
-        return torch.from_numpy(np.stack(self.images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return uint8_to_tensor(np.stack(self.images))

@@ -25,11 +25,16 @@ from torch import nn
 
 from ..device import resolve_device
 from ..errors import InputError
+from ..hub.weights import info_for, save_weights
 from ..io.atomic import sweep_stale_temps
+from ..nn import build_generator
+from ..nn.discriminator import build_discriminator
+from ..nn.vgg import build_perceptual
 from . import losses as L
 from .checkpoint import CHECKPOINT_DIR, list_checkpoints, load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .distributed import DistInfo, any_rank, barrier, init_distributed, local_device, mean_over_ranks
+from .ema import ema_decay_at, update_ema
 from .runs import StatsLog, make_grid, new_run_dir, save_grid, save_options
 from .sampling import Datasets, EvalPhotos, StepBatches, build_datasets, plan_steps
 
@@ -73,8 +78,6 @@ class Trainer:
         self.data = datasets if datasets is not None else build_datasets(cfg)
         self.plan = plan_steps(cfg, len(self.data.photos), self.dist.world_size)
         self.g = self._build_generator().to(self.device)
-        from ..nn.discriminator import build_discriminator
-        from ..nn.vgg import build_perceptual
 
         self.d = build_discriminator(cfg.model.discriminator, cfg.model.discriminator_config).to(self.device)
         self.vgg = build_perceptual(cfg.model.vgg_weights, layer=cfg.model.vgg_layer,
@@ -126,8 +129,6 @@ class Trainer:
     # --- construction helpers ---
 
     def _build_generator(self) -> nn.Module:
-        from ..nn import build_generator
-
         return build_generator(self.cfg.model.generator, self.cfg.model.generator_config)
 
     def _broadcast_path(self, path: Path | None) -> Path:
@@ -244,7 +245,7 @@ class Trainer:
             out.update(g_total=loss.item(), content=content.item(), style=style_l.item(), color=color.item(),
                        tv=tv.item(), adv=adv.item(), d_total=d_loss.item(), d_frozen=float(frozen))
             self._maybe_freeze(d_loss.item(), frozen)
-        self._update_ema()
+        update_ema(self.ema, self.g, ema_decay_at(self.step, self.cfg.optim.ema_decay))
         self.step += 1
         return out
 
@@ -255,14 +256,6 @@ class Trainer:
         d_loss = mean_over_ranks({"d": d_loss}, self.dist, self.device)["d"]  # every rank decides alike
         if d_loss < o.d_freeze_below:
             self.d_frozen_until = self.step + 1 + o.d_freeze_steps
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        decay = min(self.cfg.optim.ema_decay, (1 + self.step) / (10 + self.step))
-        for pe, ps in zip(self.ema.parameters(), self.g.parameters(), strict=True):
-            pe.lerp_(ps.detach(), 1.0 - decay)
-        for be, bs in zip(self.ema.buffers(), self.g.buffers(), strict=True):
-            be.copy_(bs)
 
     # --- outputs ---
 
@@ -281,7 +274,6 @@ class Trainer:
         """Write the EMA generator as safetensors with its provenance (rank 0)."""
         if not self.dist.is_main:
             return None
-        from ..hub.weights import info_for, save_weights
 
         cfg = self.cfg
         provenance = json.dumps({"method": "gan-training", "run": str(self.run_dir), "steps": self.step,

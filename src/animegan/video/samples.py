@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..extras import require
-from .parts import pal8_frame
+from .encoding import pal8_frame
 
 av = require("av", extra="video", feature="video conversion")
 

@@ -8,6 +8,7 @@ the requested size, one decoded frame in memory at a time.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,20 +17,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ParamError
 from ..extras import require
+from ..io.discovery import list_images
 
 av = require("av", extra="video", feature="video conversion")
 
 log = logging.getLogger("animegan")
-
-FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 class VideoDecodeError(InputError):
     """The file exists but is not a decodable video (text file, truncated, no video stream)."""
 
     http_status = 415
+
+
+class VideoTruncatedError(VideoDecodeError):
+    """Fewer frames could be decoded than the file declares (a cut-off download or copy)."""
+
+    http_status = 422
+
+    def __init__(self, message: str, decoded: int = 0, declared: int = 0):
+        super().__init__(message)
+        self.decoded, self.declared = decoded, declared
 
 
 @dataclass
@@ -174,6 +184,33 @@ def iter_frames(source: VideoSource, size: tuple[int, int], *, start: float | No
             raise VideoDecodeError(f"{source.path}: decoding failed after {index} frames ({_reason(exc)})") from None
 
 
+def expected_frames(source: VideoSource, start: float | None, end: float | None) -> int | None:
+    """Frames the input declares between ``start`` and ``end`` (None: unknown)."""
+    if start is None and end is None:
+        return source.frame_count
+    if not source.duration:
+        return None
+    stop = source.start_time + source.duration
+    if end is not None:
+        stop = min(stop, end)
+    return max(0, round((stop - max(start or 0.0, source.start_time)) * source.fps))
+
+
+def is_truncated(source: VideoSource, start: float | None, end: float | None, declared: int | None,
+                  decoded: int) -> bool:
+    """Whether ``decoded`` falls short of ``declared`` by more than counting slack.
+
+    The container's own count (mp4, mov) is nearly exact: a shortfall over 2 % (at least 2 frames,
+    for edit lists and priming) means the file was cut. A count estimated from the duration
+    (mkv, webm, a start/end range) gets 10 % (at least 3 frames) for variable frame rates.
+    """
+    if declared is None or source.kind != "video" or decoded >= declared:
+        return False
+    exact = source.frame_count_exact and start is None and end is None
+    slack = max(2, math.ceil(0.02 * declared)) if exact else max(3, math.ceil(0.10 * declared))
+    return declared - decoded > slack
+
+
 def natural_key(path: Path) -> list[object]:
     """Sort key where frame2 comes before frame10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
@@ -182,10 +219,7 @@ def natural_key(path: Path) -> list[object]:
 def _open_frames_folder(path: Path, fps: float | None) -> VideoSource:
     from PIL import Image, UnidentifiedImageError
 
-    files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()),
-                   key=natural_key)
-    if not files:
-        raise InputError(f"{path}: folder has no frames ({', '.join(FRAME_EXTENSIONS)})")
+    files = sorted(list_images(path, recursive=False), key=natural_key)
     try:
         with Image.open(files[0]) as first:
             width, height = first.size
@@ -193,7 +227,7 @@ def _open_frames_folder(path: Path, fps: float | None) -> VideoSource:
         raise InputError(f"{files[0]}: not a readable image ({exc})") from None
     rate = Fraction(fps or 25).limit_denominator(100000)
     if rate <= 0:
-        raise InputError(f"--fps {fps}: must be positive")
+        raise ParamError("fps", fps, "must be above 0")
     return VideoSource(path=path, kind="frames", width=width, height=height, fps=rate, time_base=1 / rate,
                        frame_count=len(files), duration=float(len(files) / rate), frame_files=files,
                        frame_count_exact=True)

@@ -15,35 +15,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ParamError
+from ..params import check, param
 
-@dataclass
+
+@dataclass(frozen=True)
 class TemporalSettings:
-    """``strength``: weight of the previous output where the input is still (0 = off, < 1).
-    ``threshold``: local input change (0–255 levels, any channel) at which the gate is fully open.
-    ``radius``: half-size of the box that averages the input difference (ignores pixel noise).
+    """The flicker filter's settings, valid by construction (checked in ``__post_init__``).
+
+    Errors name them as the video options do (``temporal_strength``), so the command line says
+    ``--temporal-strength``.
     """
 
-    strength: float = 0.7
-    threshold: float = 8.0
-    radius: int = 2
+    strength: float = param(0.7, "With temporal: weight of the previous output where the input is still, "
+                                 "0 to below 1 (0 = off).", ge=0.0)
+    threshold: float = param(8.0, "Local input change (0-255 levels, any channel) at which the filter lets "
+                                  "the fresh frame through entirely.", ge=0.0)
+    radius: int = param(2, "Half-size in pixels of the box that averages the input change (ignores pixel "
+                           "noise).", ge=0)
 
-    def validate(self) -> TemporalSettings:
-        from ..errors import InputError
-
-        if not 0.0 <= self.strength < 1.0:
-            raise InputError(f"--temporal-strength {self.strength}: must be in [0, 1)")
-        if self.threshold <= 0:
-            raise InputError(f"temporal threshold {self.threshold}: must be positive")
-        if self.radius < 0:
-            raise InputError(f"temporal radius {self.radius}: must be >= 0")
-        return self
+    def __post_init__(self) -> None:
+        try:
+            check(self)
+        except ParamError as exc:
+            raise ParamError("temporal_" + exc.param, exc.value, exc.problem) from None
+        if self.strength >= 1.0:
+            raise ParamError("temporal_strength", self.strength, "must be at least 0 and below 1")
+        if self.threshold == 0:
+            raise ParamError("temporal_threshold", self.threshold, "must be above 0")
 
 
 class TemporalSmoother:
     """Stateful per-frame filter: ``smoother(input_rgb, stylized_rgb) -> smoothed_rgb`` (uint8 H×W×3)."""
 
     def __init__(self, settings: TemporalSettings | None = None):
-        self.settings = (settings or TemporalSettings()).validate()
+        self.settings = settings if settings is not None else TemporalSettings()
         self._out: np.ndarray | None = None  # float32 H×W×3, previous smoothed output
         self._ref: np.ndarray | None = None  # float32 H×W×3, running reference of the input
 
