@@ -33,6 +33,24 @@ def tiny_weights(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def ray_turn():
+    """A context manager that waits its turn for Ray on this machine: two Ray clusters started at once
+    by the two pytest-xdist workers (the tests' cluster and a documented `--ray local` run) fight over
+    the same loopback address and ports, so they take turns under one file lock."""
+    import contextlib
+    import fcntl
+    import tempfile
+
+    @contextlib.contextmanager
+    def turn():
+        with open(Path(tempfile.gettempdir()) / "animegan-tests-ray.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    return turn
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own model cache so nothing leaks between tests or into ~/.cache."""

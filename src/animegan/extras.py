@@ -28,6 +28,7 @@ EXTRAS = {
     "server": "the web service (fastapi, uvicorn)",
     "train": "training logs for TensorBoard",
     "face": "face detection for training data (dlib)",
+    "ray": "stylizing on a Ray cluster (--ray, animegan.distributed)",
 }
 
 

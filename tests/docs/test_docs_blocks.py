@@ -228,7 +228,7 @@ def _join_continuations(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])
-def test_doc_block_runs_as_written(block: Block, inputs: Path, tmp_path: Path):
+def test_doc_block_runs_as_written(block: Block, inputs: Path, tmp_path: Path, ray_turn):
     if block.skip:
         pytest.skip(f"{block.id}: {block.skip}")
     work = REPO if block.in_repo else _workdir(tmp_path, inputs)
@@ -237,7 +237,8 @@ def test_doc_block_runs_as_written(block: Block, inputs: Path, tmp_path: Path):
         cmd = [str(REPO / ".venv" / "bin" / "python"), "-c", block.script()]
     else:
         cmd = ["bash", "-c", _shell(block)]
-    with _port_lock(block):
+    # a documented Ray run waits for the tests' Ray cluster to be gone (one Ray at a time on this machine)
+    with _port_lock(block), (ray_turn() if "--ray" in block.code else contextlib.nullcontext()):
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=block.timeout,
                               check=False)
     assert proc.returncode == 0, (f"{block.id} failed (exit {proc.returncode}):\n--- block\n{block.script()}"

@@ -98,6 +98,7 @@ def test_base_models_list_train_preset_and_bench_help(base_env: Env):
     (["export", "onnx", "shinkai", "-o", "m.onnx"], "onnx"),
     (["quantize", "m.onnx", "-o", "q.onnx"], "onnx"),
     (["stylize", "photo.jpg", "-o", "onnx-out", "--backend", "onnx"], "onnx"),
+    (["stylize", "photo.jpg", "-o", "ray-out", "--ray", "local"], "ray"),
 ])
 def test_base_optional_commands_name_their_extra_in_one_line(base_env: Env, args: list[str], extra: str):
     _photo(base_env.workdir)

@@ -110,6 +110,16 @@ def stylize(
     chroma_smoothing: Annotated[float, typer.Option(help=HELP["chroma_smoothing"])] = DEFAULT["chroma_smoothing"],
     backend: Annotated[str, typer.Option(
         help="torch, or onnx (ONNX Runtime; --model may then be an .onnx/.ort file, e.g. INT8).")] = "torch",
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="auto|local|HOST:PORT",
+        help="Run on a Ray cluster (pip install \"animegan[ray]\"): auto (this machine's cluster), local "
+             "(a Ray started for this run on 127.0.0.2), or a head node's HOST:PORT.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="With --ray: worker actors (default: as many as the cluster's CPUs/GPUs fit).")] = None,
+    cpus_per_worker: Annotated[float, typer.Option(
+        min=0.0, help="With --ray: CPUs per worker actor (fractions allowed).")] = 1.0,
+    gpus_per_worker: Annotated[float, typer.Option(
+        min=0.0, help="With --ray: GPUs per worker actor (fractions allowed: 0.5 puts two on a GPU).")] = 0.0,
 ) -> None:
     """Stylize photos: files, folders, globs or - (stdin) into OUT."""
     with cli_errors():  # a bad value: one line naming its flag (ParamError.as_flag)
@@ -120,12 +130,18 @@ def stylize(
     stdio = inputs == [STDIN] or output == STDIN
     if output is None and not stdio:
         raise fail("no output given: pass -o OUT (a folder), or -o - to write one image to stdout")
+    if ray is None and (workers is not None or cpus_per_worker != 1.0 or gpus_per_worker != 0.0):
+        raise fail("--workers, --cpus-per-worker and --gpus-per-worker size the actors of --ray: add --ray")
+    if stdio and ray is not None:
+        raise fail("--ray stylizes files into a folder: not with - (stdin/stdout)")
     if stdio:
         _run_single_stdio(inputs, output, model, device, precision, options, backend=backend)
         return
     assert output is not None
+    cluster = None if ray is None else {"address": ray, "workers": workers, "cpus_per_worker": cpus_per_worker,
+                                        "gpus_per_worker": gpus_per_worker}
     tally = _run_batch(inputs, Path(output), model, device, precision, options, suffix, skip_existing,
-                       backend=backend)
+                       backend=backend, cluster=cluster)
     if tally.failed:
         raise typer.Exit(1)
 
@@ -188,7 +204,8 @@ def _single_file_target(inputs: list[str], output: Path) -> bool:
 
 
 def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, precision: str,
-               options: StylizeOptions, suffix: str, skip_existing: bool, backend: str = "torch") -> RunTally:
+               options: StylizeOptions, suffix: str, skip_existing: bool, backend: str = "torch",
+               cluster: dict | None = None) -> RunTally:
     tally = RunTally()
     start = time.perf_counter()
     several = len(inputs) > 1 or Path(inputs[0]).is_dir() or has_glob_magic(inputs[0])
@@ -232,9 +249,13 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
 
             for folder in sorted({target.parent for _, target in todo}):  # before any image is stylized
                 check_writable_folder(folder, label=f"-o {output}")
-            stylizer = _make_stylizer(model, device, precision, options, backend)
-            started = time.perf_counter()
-            _process(stylizer, todo, options, tally)  # Ctrl-C: one line; writes are atomic
+            if cluster is not None:  # --ray: the same plan, processed by actors on a Ray cluster
+                started = time.perf_counter()
+                _process_on_ray(todo, model, device, precision, options, backend, cluster, tally)
+            else:
+                stylizer = _make_stylizer(model, device, precision, options, backend)
+                started = time.perf_counter()
+                _process(stylizer, todo, options, tally)  # Ctrl-C: one line; writes are atomic
             tally.stylize_seconds = time.perf_counter() - started
     tally.seconds = time.perf_counter() - start
     if log.isEnabledFor(logging.INFO):
@@ -259,6 +280,26 @@ def _process(stylizer: Stylizer, todo: list[tuple[InputItem, Path]], options: St
             if image is not None:
                 batcher.add(item, target, image)
         batcher.flush_all()
+
+
+def _process_on_ray(todo: list[tuple[InputItem, Path]], model: str | None, device: str, precision: str,
+                    options: StylizeOptions, backend: str, cluster: dict, tally: RunTally) -> None:
+    """``--ray``: each planned input stylized by a worker actor; one line per failed input, as locally."""
+    from ..distributed import stylize_files
+    from ..inference.stylizer import weights_path
+
+    if backend == "torch":
+        weights_path(model)  # a bad model name: one line now, not one per worker
+    results = stylize_files([(item.path, target) for item, target in todo], model=model, options=options,
+                            device=device, precision=precision, backend=backend,
+                            verbose=log.isEnabledFor(logging.DEBUG), **cluster)
+    for result in results:
+        if result.ok:
+            tally.done += 1
+            tally.written.append(Path(result.output))
+        else:
+            print_error_line(result.error)
+            tally.failed += 1
 
 
 def _open(item: InputItem, options: StylizeOptions) -> Image.Image:

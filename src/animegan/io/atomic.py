@@ -15,7 +15,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
@@ -164,3 +164,31 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def sweep_temps_of(targets: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove the temporary files of killed writers of ``targets`` from their folders; returns them.
+
+    Called once the job is over, so no worker of it still writes: a temporary file of one of these
+    outputs whose writer's process is gone is a killed worker's, as is any stale one
+    (:func:`sweep_stale_temps`).
+    """
+    by_folder: dict[Path, set[str]] = {}
+    for target in targets:
+        target = Path(target)
+        by_folder.setdefault(target.parent, set()).add(target.stem)
+    removed: list[Path] = []
+    for folder, stems in sorted(by_folder.items()):
+        removed += sweep_stale_temps(folder)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                found = _TEMP_NAME.match(entry.name)
+                if found is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                ours = any(entry.name.startswith(f".{stem}.") for stem in stems)
+                pid = found.group("pid")
+                if ours and pid is not None and not pid_alive(int(pid)):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+    return removed
