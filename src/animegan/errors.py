@@ -109,6 +109,16 @@ class ConfigError(AnimeGANError):
     http_status = 422
 
 
+def input_error_line(name: str, exc: BaseException) -> str:
+    """One line naming the input ``name`` and what went wrong with it, as the command line says it
+    (library parameters as flags); an unexpected exception gives its type and first line."""
+    if isinstance(exc, AnimeGANError):
+        text = exc.as_flag()
+        return text if name in text else f"{name}: {text}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{name}: {type(exc).__name__}: {first}".rstrip(": ")
+
+
 def _flag(name: str) -> str:
     """A library parameter's command-line flag: ``max_side`` -> ``--max-side``."""
     return "--" + name.replace("_", "-")

@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..errors import AnimeGANError, InputError
+from ..errors import AnimeGANError, InputError, input_error_line
 from ..inference.options import StylizeOptions
 from ..io.discovery import (
     OUTPUT_EXTENSIONS,
@@ -321,15 +321,12 @@ class _Reporter:
         """Run ``work()``; on failure print one line naming the input, count it, and return None."""
         try:
             return work()
-        except AnimeGANError as exc:
-            text = exc.as_flag()  # library parameters said as this command's flags
-            message = text if str(item) in text else f"{item}: {text}"
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad input must not stop the batch; -v shows the traceback
-            log.debug("unexpected failure on %s", item, exc_info=True)
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            message = f"{item}: {type(exc).__name__}: {first}".rstrip(": ")
+            if not isinstance(exc, AnimeGANError):
+                log.debug("unexpected failure on %s", item, exc_info=True)
+            message = input_error_line(str(item), exc)
         self.progress.console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
         self.tally.failed += 1
         self.progress.advance(self.task)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AnimeGANError
+from ..errors import AnimeGANError, input_error_line
 from ..inference.options import StylizeOptions
 
 log = logging.getLogger("animegan")
@@ -45,15 +45,6 @@ class ItemResult:
     @property
     def ok(self) -> bool:
         return self.status == STATUS_DONE
-
-
-def item_error(name: str, exc: BaseException) -> str:
-    """One line naming the input and the problem (what the local `stylize` prints)."""
-    if isinstance(exc, AnimeGANError):
-        text = exc.as_flag()
-        return text if name in text else f"{name}: {text}"
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{name}: {type(exc).__name__}: {first}".rstrip(": ")
 
 
 def assigned_cpus(default: int = 1) -> int:
@@ -113,7 +104,7 @@ class StylizeWorker:
                 log.debug("failed on %s", source, exc_info=True)
                 written.append(target)
                 status.append(STATUS_FAILED)
-                errors.append(item_error(source, exc))
+                errors.append(input_error_line(source, exc))
             else:
                 written.append(str(path))
                 status.append(STATUS_DONE)
