@@ -34,6 +34,21 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def command_params():
+    """``command_params("stylize")``: the named ``animegan`` command's click parameters by name (their
+    defaults and help as a user sees them in ``--help``)."""
+    import typer
+
+    from animegan.cli.main import app
+
+    def params(name: str) -> dict:
+        command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+        return {p.name: p for p in command.params}
+
+    return params
+
+
+@pytest.fixture(scope="session")
 def ray_turn():
     """A context manager that waits its turn for Ray on this machine: two Ray clusters started at once
     by the two pytest-xdist workers (the tests' cluster and a documented `--ray local` run) fight over

@@ -9,7 +9,6 @@ import io
 from pathlib import Path
 
 import pytest
-import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -29,9 +28,8 @@ SERVER_FIELDS = ("max_side", "quality", "strength")
 
 
 @pytest.fixture(scope="module")
-def cli_params() -> dict:
-    command = typer.main.get_command(app).commands["stylize"]  # type: ignore[attr-defined]
-    return {p.name: p for p in command.params}
+def cli_params(command_params) -> dict:
+    return command_params("stylize")
 
 
 @pytest.fixture(scope="module")

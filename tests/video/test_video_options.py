@@ -8,7 +8,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from animegan.cli.main import app
@@ -32,9 +31,8 @@ AS_PASSED = {"crf": -1, "max_side": 8, "fps": 0.0, "batch_size": 0, "segment_fra
 
 
 @pytest.fixture(scope="module")
-def cli_params() -> dict:
-    command = typer.main.get_command(app).commands["video"]  # type: ignore[attr-defined]
-    return {p.name: p for p in command.params}
+def cli_params(command_params) -> dict:
+    return command_params("video")
 
 
 @pytest.fixture(scope="module")
