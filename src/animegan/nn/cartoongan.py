@@ -73,11 +73,16 @@ class InstanceNormScaleShift(nn.Module):
             mean, var = self.statistics(x.float())
             if self.record_stats:
                 self.recorded = (mean.detach(), var.detach())
+        if torch.onnx.is_in_onnx_export():  # the TorchScript exporter's folding breaks the folded form below
+            out = (x - mean.to(x.dtype)) * torch.rsqrt(var + self.eps).to(x.dtype)
+            return out * self.scale.view(1, -1, 1, 1) + self.shift.view(1, -1, 1, 1)
         # one pass over x: fold the normalisation and the scale/shift into one per-channel affine
         # (the statistics pass and this one are the layer's whole cost: half the lite network's time)
         gain = self.scale.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
         bias = self.shift.view(1, -1, 1, 1) - mean * gain
-        return torch.addcmul(bias.to(x.dtype), x, gain.to(x.dtype))
+        if gain.dtype != x.dtype:
+            gain, bias = gain.to(x.dtype), bias.to(x.dtype)
+        return torch.addcmul(bias, x, gain)
 
 
 def _reflect_conv(x: torch.Tensor, conv: nn.Conv2d, pad: int) -> torch.Tensor:
