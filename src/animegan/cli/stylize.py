@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from PIL import Image
@@ -35,9 +35,12 @@ from ..io.discovery import (
     OUTPUT_EXTENSIONS,
     STDIN,
     InputItem,
+    Location,
     discover_inputs,
     has_glob_magic,
     is_image_name,
+    is_uri,
+    location_key,
     plan_outputs,
 )
 from ..params import params
@@ -68,7 +71,7 @@ class RunTally:
     failed: int = 0
     seconds: float = 0.0  # the whole run
     stylize_seconds: float = 0.0  # decoding, stylizing and saving, model loading left out
-    written: list[Path] = field(default_factory=list)
+    written: list[Location] = field(default_factory=list)
 
     def summary(self) -> str:
         per = f", {self.stylize_seconds / self.done:.2f} s/image" if self.done else ""
@@ -140,7 +143,11 @@ def stylize(
     assert output is not None
     cluster = None if ray is None else {"address": ray, "workers": workers, "cpus_per_worker": cpus_per_worker,
                                         "gpus_per_worker": gpus_per_worker}
-    tally = _run_batch(inputs, Path(output), model, device, precision, options, suffix, skip_existing,
+    uris = [value for value in (*inputs, output) if is_uri(value)]
+    if uris and cluster is None:
+        raise fail(f"{uris[0]}: object-store URIs (s3://, gs://, file://) are supported with --ray only "
+                   "(add --ray local to run on this machine)")
+    tally = _run_batch(inputs, output, model, device, precision, options, suffix, skip_existing,
                        backend=backend, cluster=cluster)
     if tally.failed:
         raise typer.Exit(1)
@@ -197,38 +204,95 @@ def _run_single_stdio(inputs: list[str], output: str | None, model: str | None, 
 # ---- batches of files --------------------------------------------------------------------------
 
 
-def _single_file_target(inputs: list[str], output: Path) -> bool:
-    """True for ``stylize photo.jpg -o result.png``: one file in, -o names the output file."""
-    return (len(inputs) == 1 and Path(inputs[0]).is_file() and not output.is_dir()
-            and is_image_name(output))
+def _kind(location: Location) -> str | None:
+    """``"file"``, ``"folder"`` or None, for a path or (through ``pyarrow.fs``) a URI."""
+    if is_uri(location):
+        from ..distributed import storage
+
+        return storage.kind(str(location))
+    path = Path(location)
+    return "file" if path.is_file() else "folder" if path.is_dir() else None
 
 
-def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, precision: str,
+def _parent(location: Location) -> Location:
+    return location.parent if isinstance(location, Path) else location.rstrip("/").rsplit("/", 1)[0]
+
+
+def _single_file_target(inputs: list[str], output: Location, first: str | None = None) -> bool:
+    """True for ``stylize photo.jpg -o result.png``: one file in, -o names the output file.
+    ``first``: the kind of ``inputs[0]`` when already known."""
+    return (len(inputs) == 1 and (first or _kind(inputs[0])) == "file" and is_image_name(output)
+            and _kind(output) != "folder")
+
+
+def _named_target(output: Location, fmt: str) -> Location:
+    """The output of ``-o result.png``: keep png/jpg/webp under ``--ext auto``, else png (the rule
+    plan_outputs applies to folders); ``--ext`` replaces the extension."""
+    if isinstance(output, Path):
+        head, leaf = None, output
+    else:
+        head, name = output.rstrip("/").rsplit("/", 1)
+        leaf = PurePosixPath(name)
+    if fmt == "auto":
+        named = leaf if leaf.suffix.lower().lstrip(".") in OUTPUT_EXTENSIONS else leaf.with_suffix(".png")
+    else:
+        named = leaf.with_suffix(OUTPUT_EXTENSIONS[fmt])
+    return named if head is None else f"{head}/{named}"
+
+
+def _existing(targets: list[Location], folder: Location) -> set[Path | str]:
+    """The :func:`location_key` of each target that exists: one listing of ``folder`` for a URI (not
+    one request per output), a look at each file for paths."""
+    if not is_uri(folder):
+        return {location_key(t) for t in targets if Path(t).exists()}
+    from ..distributed import storage
+
+    return {location_key(storage.join(str(folder), rel)) for rel in storage.list_files(str(folder))}
+
+
+def _check_writable(targets: list[Location], folder: Location, label: str) -> None:
+    """Prove the outputs can be written before any image is stylized (a probe under a URI)."""
+    if is_uri(folder):
+        from ..distributed import storage
+
+        storage.check_writable(str(folder), label=label)
+        return
+    from ..io.atomic import check_writable_folder
+
+    for parent in sorted({Path(t).parent for t in targets}):
+        check_writable_folder(parent, label=label)
+
+
+def _run_batch(inputs: list[str], output: Location, model: str | None, device: str, precision: str,
                options: StylizeOptions, suffix: str, skip_existing: bool, backend: str = "torch",
                cluster: dict | None = None) -> RunTally:
+    """Plan and run a batch: inputs and ``output`` are paths or (with ``--ray``) object-store URIs,
+    planned alike (subfolders mirrored, ``--suffix``/``--ext`` names, collisions refused, existing
+    outputs skipped); URI prefixes are listed through :mod:`animegan.distributed.storage`."""
+    from ..distributed import storage
+
     tally = RunTally()
     start = time.perf_counter()
-    several = len(inputs) > 1 or Path(inputs[0]).is_dir() or has_glob_magic(inputs[0])
-    if several and is_image_name(output) and not output.is_dir():
+    output = output if is_uri(output) else Path(output)
+    first = _kind(inputs[0])
+    several = len(inputs) > 1 or first == "folder" or (not is_uri(inputs[0]) and has_glob_magic(inputs[0]))
+    if several and is_image_name(output) and _kind(output) != "folder":
         with cli_errors():  # never a folder named like an image
             what = f"{len(inputs)} inputs were given" if len(inputs) > 1 else f"{inputs[0]} can hold several images"
             raise InputError(f"-o {output}: names one image file, but {what}; give a folder for -o "
                              "(e.g. -o out/), or one photo as input")
-    found = discover_inputs(inputs, exclude=[output])
+    with cli_errors():
+        found = discover_inputs(inputs, exclude=[output], expand_uri=storage.expand)
     for error in found.errors:
         print_error_line(str(error))
     tally.failed += len(found.errors)
+    single = _single_file_target(inputs, output, first)
+    folder = _parent(output) if single else output
     with cli_errors():
-        if _single_file_target(inputs, output):
+        if single:
             item = found.items[0]
-            fmt = options.ext
-            if fmt == "auto":  # keep png/jpg/webp, else png: the rule plan_outputs applies to folders
-                kept = output.suffix.lower().lstrip(".") in OUTPUT_EXTENSIONS
-                target = output if kept else output.with_suffix(".png")
-            else:
-                target = output.with_suffix(OUTPUT_EXTENSIONS[fmt])
-            planned, plan_errors = [(item, target)], []
-            if output.resolve() == item.path.resolve():  # type: ignore[union-attr]
+            planned, plan_errors = [(item, _named_target(output, options.ext))], []
+            if location_key(output) == location_key(item.path):  # type: ignore[arg-type]
                 raise InputError(f"{item}: -o {output} would overwrite this input; choose another name")
         else:
             planned, plan_errors = plan_outputs(found.items, output, suffix, options.ext)
@@ -236,31 +300,30 @@ def _run_batch(inputs: list[str], output: Path, model: str | None, device: str, 
         print_error_line(str(error))
     tally.failed += len(plan_errors)
 
-    todo: list[tuple[InputItem, Path]] = []
+    with cli_errors():
+        existing = _existing([target for _, target in planned], folder) if skip_existing and planned else set()
+    todo: list[tuple[InputItem, Location]] = []
     for item, target in planned:
-        if skip_existing and target.exists():
+        if location_key(target) in existing:
             tally.skipped += 1
             log.debug("skip %s: %s exists", item, target)
         else:
             todo.append((item, target))
     if todo:
         with cli_errors():
-            from ..io.atomic import check_writable_folder
-
-            for folder in sorted({target.parent for _, target in todo}):  # before any image is stylized
-                check_writable_folder(folder, label=f"-o {output}")
+            _check_writable([target for _, target in todo], folder, label=f"-o {output}")
             if cluster is not None:  # --ray: the same plan, processed by actors on a Ray cluster
                 started = time.perf_counter()
-                _process_on_ray(todo, model, device, precision, options, backend, cluster, tally)
+                pairs = [(item.path, target) for item, target in todo]
+                _process_on_ray(pairs, model, device, precision, options, backend, cluster, tally)
             else:
                 stylizer = _make_stylizer(model, device, precision, options, backend)
                 started = time.perf_counter()
-                _process(stylizer, todo, options, tally)  # Ctrl-C: one line; writes are atomic
+                _process(stylizer, todo, options, tally)  # type: ignore[arg-type]  # paths here; Ctrl-C: one line
             tally.stylize_seconds = time.perf_counter() - started
     tally.seconds = time.perf_counter() - start
     if log.isEnabledFor(logging.INFO):
-        where = output if not _single_file_target(inputs, output) else output.parent
-        err_console.print(f"{tally.summary()} -> {where}", highlight=False, soft_wrap=True, markup=False)
+        err_console.print(f"{tally.summary()} -> {folder}", highlight=False, soft_wrap=True, markup=False)
     return tally
 
 
@@ -282,21 +345,22 @@ def _process(stylizer: Stylizer, todo: list[tuple[InputItem, Path]], options: St
         batcher.flush_all()
 
 
-def _process_on_ray(todo: list[tuple[InputItem, Path]], model: str | None, device: str, precision: str,
+def _process_on_ray(todo: list[tuple[Any, Any]], model: str | None, device: str, precision: str,
                     options: StylizeOptions, backend: str, cluster: dict, tally: RunTally) -> None:
-    """``--ray``: each planned input stylized by a worker actor; one line per failed input, as locally."""
+    """``--ray``: each planned ``(input, output)`` (paths or URIs) stylized by a worker actor; one line
+    per failed input, as locally."""
     from ..distributed import stylize_files
     from ..inference.stylizer import weights_path
 
     if backend == "torch":
         weights_path(model)  # a bad model name: one line now, not one per worker
-    results = stylize_files([(item.path, target) for item, target in todo], model=model, options=options,
+    results = stylize_files(todo, model=model, options=options,
                             device=device, precision=precision, backend=backend,
                             verbose=log.isEnabledFor(logging.DEBUG), **cluster)
     for result in results:
         if result.ok:
             tally.done += 1
-            tally.written.append(Path(result.output))
+            tally.written.append(result.output if is_uri(result.output) else Path(result.output))
         else:
             print_error_line(result.error)
             tally.failed += 1

@@ -6,9 +6,11 @@ bar (frames/s and ETA) on stderr. Errors are one line and a non-zero exit.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_type_hints
 
 import typer
 from rich.progress import (
@@ -28,6 +30,7 @@ from ..inference.options import StylizeOptions
 from ..params import params
 from ..video.options import VideoOptions
 from .common import cli_errors, err_console, fail
+from .stylize import stylize as _stylize_command
 
 #: every flag's default and help but the model's and the device's: from VideoOptions (palette: StylizeOptions)
 DEFAULT = {name: default for name, (default, _) in params(VideoOptions).items()}
@@ -35,6 +38,14 @@ HELP = {name: spec.help for name, (_, spec) in params(VideoOptions).items()}
 STYLIZE_DEFAULT = {name: default for name, (default, _) in params(StylizeOptions).items()}
 STYLIZE_HELP = {name: spec.help for name, (_, spec) in params(StylizeOptions).items()}
 TIME_FORMATS = " Also mm:ss or hh:mm:ss (decimals allowed)."
+
+#: --ray, --workers, --cpus-per-worker, --gpus-per-worker: declared once, by `stylize`, reused here as they are
+_STYLIZE_HINTS = get_type_hints(_stylize_command, include_extras=True)
+_STYLIZE_DEFAULTS = {name: p.default for name, p in inspect.signature(_stylize_command).parameters.items()}
+RayFlag = _STYLIZE_HINTS["ray"]
+WorkersFlag = _STYLIZE_HINTS["workers"]
+CpusPerWorkerFlag = _STYLIZE_HINTS["cpus_per_worker"]
+GpusPerWorkerFlag = _STYLIZE_HINTS["gpus_per_worker"]
 
 
 def register(app: typer.Typer) -> None:
@@ -68,12 +79,23 @@ def video(
         "--skip-existing/--overwrite", help="Leave OUT alone when it already exists (like stylize).")] = True,
     allow_truncated: Annotated[bool, typer.Option(
         "--allow-truncated", help=HELP["allow_truncated"])] = DEFAULT["allow_truncated"],
+    ray: RayFlag = _STYLIZE_DEFAULTS["ray"],
+    workers: WorkersFlag = _STYLIZE_DEFAULTS["workers"],
+    cpus_per_worker: CpusPerWorkerFlag = _STYLIZE_DEFAULTS["cpus_per_worker"],
+    gpus_per_worker: GpusPerWorkerFlag = _STYLIZE_DEFAULTS["gpus_per_worker"],
+    chunk_seconds: Annotated[float | None, typer.Option(
+        min=0.001, help="With --ray: the video is cut at keyframes into chunks of whole GOPs at least this long "
+                        "(default 10), one per task; --resume redoes only unfinished chunks. --temporal is "
+                        "refused with --ray (chunks are stylized independently).")] = None,
 ) -> None:
     """Stylize a video (or GIF, or folder of frames), keeping its sound, frame rate and rotation."""
     from ..inference.stylizer import Stylizer
     from ..video import VideoTruncatedError, stylize_video
     from ..video.source import open_source
 
+    if ray is None and (workers is not None or cpus_per_worker != 1.0 or gpus_per_worker != 0.0
+                        or chunk_seconds is not None):
+        raise fail("--workers, --cpus-per-worker, --gpus-per-worker and --chunk-seconds are for --ray: add --ray")
     with cli_errors():
         src = Path(source)
         dst = Path(output) if output else default_output(src)
@@ -86,9 +108,28 @@ def video(
                                fps=fps, batch_size=batch_size, segment_frames=segment_frames, resume=resume,
                                allow_truncated=allow_truncated, temporal=temporal,
                                temporal_strength=temporal_strength)
+        if ray is not None:
+            from ..distributed.video import refuse_temporal
+
+            refuse_temporal(options)  # --ray and --temporal: one line, before anything runs
         open_source(src, fps=options.fps)  # a bad input fails here, before the model loads
-        stylizer = Stylizer(model, device=device, precision=precision, backend=backend,
-                            options=StylizeOptions(palette=palette))
+        if ray is None:
+            stylizer = Stylizer(model, device=device, precision=precision, backend=backend,
+                                options=StylizeOptions(palette=palette))
+
+            def convert(progress):
+                return stylize_video(src, dst, stylizer, options, progress=progress)
+        else:  # --ray: chunks of whole GOPs on the cluster's actors, joined here
+            from ..distributed import stylize_video_on_ray
+
+            def convert(progress):
+                kwargs = {} if chunk_seconds is None else {"chunk_seconds": chunk_seconds}
+                return stylize_video_on_ray(src, dst, model, options, stylize_options=StylizeOptions(palette=palette),
+                                            address=ray, workers=workers, cpus_per_worker=cpus_per_worker,
+                                            gpus_per_worker=gpus_per_worker, device=device, precision=precision,
+                                            backend=backend, progress=progress,
+                                            verbose=logging.getLogger("animegan").isEnabledFor(logging.DEBUG),
+                                            **kwargs)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       _RateColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("elapsed"),
                       TimeElapsedColumn(),
@@ -99,7 +140,7 @@ def video(
                 bar.update(task, completed=done, total=total)
 
             try:
-                result = stylize_video(src, dst, stylizer, options, progress=progress)
+                result = convert(progress)
             except VideoTruncatedError as exc:
                 raise fail(f"{exc}; the {exc.decoded} stylized frames are kept in {dst}.parts/: run the same "
                            "command with --resume --allow-truncated to write them") from None

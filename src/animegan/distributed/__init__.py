@@ -25,11 +25,15 @@ _LAZY = {
     "DistributedError": "animegan.distributed.worker",
     "stylize_files": "animegan.distributed.runner",
     "connect": "animegan.distributed.runner",
+    "VideoChunkWorker": "animegan.distributed.video",
+    "stylize_video_on_ray": "animegan.distributed.video",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runner import connect, stylize_files
+    from .video import VideoChunkWorker, stylize_video_on_ray
     from .worker import DistributedError, ItemResult, StylizeWorker
 
-__all__ = ["DistributedError", "ItemResult", "StylizeWorker", "connect", "stylize_files"]
+__all__ = ["DistributedError", "ItemResult", "StylizeWorker", "VideoChunkWorker", "connect", "stylize_files",
+           "stylize_video_on_ray"]
 __getattr__ = lazy_attributes(__name__, _LAZY)

@@ -3,7 +3,7 @@
 Ray Data does the scheduling: an actor pool (one model load per actor), backpressure, and retries
 of system failures (a dead actor is restarted and its batch run again; a dead node's work moves to
 the others). Bad inputs come back as rows with ``status == "failed"``. At the end, stray temporary
-files left in the output folders by killed workers are removed.
+files left in the output folders (or under output URIs) by killed workers are removed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..errors import AnimeGANError
 from ..extras import require
 from ..inference.options import StylizeOptions
 from ..io.atomic import sweep_temps_of
+from . import storage
 from .worker import STATUS_FAILED, DistributedError, ItemResult, StylizeWorker
 
 log = logging.getLogger("animegan")
@@ -128,6 +129,11 @@ def _job_failure(exc: BaseException) -> DistributedError:
     return DistributedError(f"the Ray job failed: {type(exc).__name__}: {first}".rstrip(": "))
 
 
+def _name(value: str | os.PathLike) -> str:
+    """A path or a URI, as the workers get it (``os.fspath``, so a URI string stays as written)."""
+    return os.fspath(value)
+
+
 def stylize_files(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], *,
                   model: str | os.PathLike | None = None, options: StylizeOptions | None = None,
                   address: str = "auto", workers: int | None = None, cpus_per_worker: float = 1.0,
@@ -136,6 +142,9 @@ def stylize_files(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], 
                   verbose: bool = False) -> list[ItemResult]:
     """Stylize each ``(input, output)`` pair on a Ray cluster; one :class:`ItemResult` per pair, in order.
 
+    Inputs and outputs are paths every node can read/write, or object-store URIs (``s3://``,
+    ``gs://``, ``file://``) the workers read and write through ``pyarrow.fs`` (see
+    :mod:`animegan.distributed.storage`; an output URI is written whole or not at all).
     ``model``: a zoo name or a path every node can read (each actor loads it once). ``address``: see
     :func:`connect`. ``workers``: actors (default: as many as the cluster's CPUs/GPUs fit);
     ``cpus_per_worker`` / ``gpus_per_worker``: each actor's share (fractions allowed; torch uses
@@ -145,7 +154,7 @@ def stylize_files(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], 
     """
     from .. import __version__
 
-    rows = [{"index": i, "input": str(src), "output": str(dst)} for i, (src, dst) in enumerate(pairs)]
+    rows = [{"index": i, "input": _name(src), "output": _name(dst)} for i, (src, dst) in enumerate(pairs)]
     if not rows:
         return []
     if workers is not None and workers < 1:
@@ -176,7 +185,8 @@ def stylize_files(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], 
         except Exception as exc:  # noqa: BLE001 - a Ray failure: one line, a worker's own error if it had one
             raise _job_failure(exc) from None
         finally:
-            removed = sweep_temps_of(row["output"] for row in rows)
+            removed: list = sweep_temps_of(row["output"] for row in rows if not storage.is_uri(row["output"]))
+            removed += storage.sweep_temps(row["output"] for row in rows if storage.is_uri(row["output"]))
             if removed:
                 log.info("removed %d temporary file(s) left by killed workers", len(removed))
     for row in rows:  # should not happen: Ray returns every row once the job succeeds

@@ -1,7 +1,9 @@
 """The Ray Data worker: one model per actor, one output file per row, one status per row.
 
-A row is ``{"input": path, "output": path}``. The worker opens the input, stylizes it and writes
-the output with :func:`animegan.io.images.save_image` (a temporary file, then a rename). The output
+A row is ``{"input": path, "output": path}``; either may be an object-store URI (``s3://``,
+``gs://``, ``file://``: :mod:`animegan.distributed.storage`). The worker opens the input, stylizes
+it and writes the output with :func:`animegan.io.images.save_image` (a temporary file, then a
+rename), or for a URI through its filesystem, as atomically. The output
 name is fixed by the row, so when Ray retries a batch (a worker or node died) the same file is
 written again, whole: nothing is duplicated or half-written. A bad input (not an image, too large,
 unreadable) is caught here and reported in its row; it never fails the dataset.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +71,8 @@ class StylizeWorker:
     ``driver_version``: the animegan version of the driver; a worker with another version refuses
     to start (a :class:`DistributedError`) instead of producing different images.
 
-    Each batch holds the columns ``input`` and ``output`` (paths); the result adds ``output``
+    Each batch holds the columns ``input`` and ``output`` (paths, or object-store URIs read and written
+    through ``pyarrow.fs``: :mod:`animegan.distributed.storage`); the result adds ``output``
     (the path written), ``status`` (``done``/``failed``), ``error`` (one line) and ``worker_pid``.
     """
 
@@ -113,12 +117,24 @@ class StylizeWorker:
         out.update(input=inputs, output=written, status=status, error=errors, worker_pid=[self.pid] * len(inputs))
         return out
 
-    def stylize_one(self, source: str, target: str) -> Path:
-        """Open, stylize and atomically save one image; the planned name decides the format."""
+    def stylize_one(self, source: str, target: str) -> str:
+        """Open, stylize and atomically save one image; the planned name decides the format.
+
+        ``source`` and ``target`` are paths or object-store URIs (:mod:`animegan.distributed.storage`).
+        Returns what was written (a path or a URI)."""
         from ..io.images import open_image, save_image
+        from . import storage
 
         opts = self.options
-        image = open_image(Path(source), max_pixels=opts.max_pixels, max_side=opts.max_side)
+        data = storage.open_stream(source) if storage.is_uri(source) else Path(source)
+        image = open_image(data, max_pixels=opts.max_pixels, max_side=opts.max_side)
         result = self.stylizer.stylize(image, opts)
-        fmt = Path(target).suffix.lower().lstrip(".") or "png"
-        return save_image(result, target, ext=fmt, quality=opts.quality)
+        name = target.rstrip("/").rsplit("/", 1)[-1]
+        fmt = Path(name).suffix.lower().lstrip(".") or "png"
+        if not storage.is_uri(target):
+            return str(save_image(result, target, ext=fmt, quality=opts.quality))
+        with tempfile.TemporaryDirectory(prefix="animegan-") as tmp:  # encode here, then one atomic write
+            written = save_image(result, Path(tmp) / name, ext=fmt, quality=opts.quality)
+            final = target.rstrip("/")[: -len(name)] + written.name
+            storage.write_bytes(final, written.read_bytes())
+        return final

@@ -5,6 +5,10 @@ shells and quoted patterns leave them to the program) or ``-`` for stdin. Every 
 path relative to the folder or pattern root it came from, so subfolders are mirrored in the output
 folder and two ``photo.jpg`` in different subfolders never collide.
 
+An input or the output folder may also be an object-store URI (``s3://``, ``file://``...): this
+module names and compares them as strings (:func:`is_uri`, :func:`join_location`, :func:`location_key`);
+listing them is the caller's (``discover_inputs(..., expand_uri=)``), so one planner serves both.
+
 Nothing here opens an image or prints: problems come back as :class:`~animegan.errors.InputError`
 values, one per bad input, so the caller can report each and carry on with the rest.
 """
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import InputError
 
@@ -30,18 +36,23 @@ _KEPT_UNDER_AUTO = (".png", ".jpg", ".jpeg", ".webp")
 
 STDIN = "-"
 _GLOB_CHARS = set("*?[")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+#: a location: a local path, or an object-store URI kept as the string the user wrote
+Location = Path | str
 
 
 @dataclass(frozen=True)
 class InputItem:
     """One image to process.
 
-    ``path`` is ``None`` for stdin. ``relative`` is where the output goes below the output folder
-    (the file's name for a file given directly, its path below the root for a folder or a glob).
+    ``path`` is ``None`` for stdin, a URI string for an object-store input. ``relative`` is where the
+    output goes below the output folder (the file's name for a file given directly, its path below
+    the root for a folder, a glob or a URI prefix; a ``PurePosixPath`` for a URI).
     """
 
-    path: Path | None
-    relative: Path
+    path: Path | str | None
+    relative: PurePath
 
     @property
     def is_stdin(self) -> bool:
@@ -87,13 +98,49 @@ def has_glob_magic(spec: str) -> bool:
     return any(ch in _GLOB_CHARS for ch in spec)
 
 
-def discover_inputs(specs: Sequence[str], exclude: Iterable[str | os.PathLike] = ()) -> Discovery:
+def is_uri(value: object) -> bool:
+    """Whether ``value`` is a URI with a scheme (``s3://...``, ``file:///...``), not a plain path."""
+    return isinstance(value, str) and _SCHEME.match(value) is not None
+
+
+def join_location(base: str, relative: str) -> str:
+    """``base`` (a URI or a path) and a ``/``-separated relative path (percent-encoded after a URI)."""
+    relative = relative.lstrip("/")
+    return base.rstrip("/") + "/" + (quote(relative, safe="/") if is_uri(base) else relative)
+
+
+def location_key(location: str | os.PathLike) -> Path | str:
+    """What two names of one file or object compare equal by: a resolved path for paths and
+    ``file://`` URIs, ``scheme://netloc/path`` (decoded, no query, no trailing ``/``) for other URIs."""
+    if not is_uri(location):
+        return Path(location).resolve()
+    parts = urlsplit(str(location))
+    path = unquote(parts.path)
+    if parts.scheme.lower() == "file":
+        return Path(path).resolve()
+    return f"{parts.scheme.lower()}://{parts.netloc}{path.rstrip('/')}"
+
+
+def _is_within_key(key: Path | str, folder: Path | str) -> bool:
+    if isinstance(key, Path) and isinstance(folder, Path):
+        return _is_within(key, folder)
+    if isinstance(key, str) and isinstance(folder, str):
+        return key == folder or key.startswith(folder + "/")
+    return False
+
+
+def discover_inputs(specs: Sequence[str], exclude: Iterable[str | os.PathLike] = (), *,
+                    expand_uri: Callable[[str], Sequence[tuple[str, str]]] | None = None) -> Discovery:
     """Expand files, folders, globs and ``-`` into a list of images, in a stable sorted order.
 
-    ``exclude`` lists folders never walked into (the output folder, so that ``-o photos/anime``
-    inside ``photos`` never picks up its own results on a re-run). Hidden files and folders (names
-    starting with ``.``, which includes our temporary ``.name.part.ext`` files) are skipped in walks.
-    A path named twice is processed once. ``-`` must be the only input.
+    ``exclude`` lists folders (paths or URIs) never walked into (the output folder, so that
+    ``-o photos/anime`` inside ``photos`` never picks up its own results on a re-run). Hidden files
+    and folders (names starting with ``.``, which includes our temporary ``.name.part.ext`` files)
+    are skipped in walks. A path named twice is processed once. ``-`` must be the only input.
+
+    A URI input is given to ``expand_uri``, which returns its images as ``(uri, relative name)``
+    (``/``-separated) or raises :class:`InputError`; without it a URI is an error. Glob patterns
+    are not expanded in URIs.
     """
     found = Discovery()
     if STDIN in specs:
@@ -102,16 +149,32 @@ def discover_inputs(specs: Sequence[str], exclude: Iterable[str | os.PathLike] =
             return found
         found.items.append(InputItem(None, Path("stdin")))
         return found
-    excluded = [_resolved(p) for p in exclude]
-    seen: set[Path] = set()
+    excluded_keys = [location_key(p) for p in exclude]
+    excluded = [key for key in excluded_keys if isinstance(key, Path)]
+    seen: set[Path | str] = set()
 
-    def add(path: Path, relative: Path) -> None:
-        key = _resolved(path)
+    def add(path: Path | str, relative: PurePath) -> None:
+        key = location_key(path)
         if key not in seen:
             seen.add(key)
             found.items.append(InputItem(path, relative))
 
     for spec in specs:
+        if is_uri(spec):
+            if expand_uri is None:
+                found.errors.append(InputError(f"{spec}: object-store URIs are not supported here"))
+                continue
+            try:
+                listed = expand_uri(spec)
+            except InputError as exc:
+                found.errors.append(exc)
+                continue
+            root = location_key(spec)  # as in a walk: only folders below the root are left out
+            below = [ex for ex in excluded_keys if ex != root and _is_within_key(ex, root)]
+            for uri, relative in listed:
+                if not any(_is_within_key(location_key(uri), ex) for ex in below):
+                    add(uri, PurePosixPath(relative))
+            continue
         path = Path(spec)
         if path.is_file():
             add(path, Path(path.name))
@@ -150,17 +213,21 @@ def output_extension(item: InputItem, ext: str = "auto") -> str:
         return ".png"
     # the input's own spelling (IMG.JPG -> IMG_anime.JPG): on case-insensitive file systems a
     # respelled extension could otherwise name the input itself without matching it here
-    return item.path.suffix if item.path.suffix.lower() in _KEPT_UNDER_AUTO else ".png"
+    own = item.relative.suffix  # the input's own name's (``relative`` ends with it, URIs too)
+    return own if own.lower() in _KEPT_UNDER_AUTO else ".png"
 
 
-def output_path(item: InputItem, out_dir: str | os.PathLike, suffix: str = "", ext: str = "auto") -> Path:
-    """``OUT/<subfolders>/<stem><suffix><ext>`` for one input."""
+def output_path(item: InputItem, out_dir: str | os.PathLike, suffix: str = "", ext: str = "auto") -> Location:
+    """``OUT/<subfolders>/<stem><suffix><ext>`` for one input: a path, or a URI when ``out_dir`` is one."""
     rel = item.relative
-    return Path(out_dir) / rel.parent / f"{rel.stem}{suffix}{output_extension(item, ext)}"
+    name = f"{rel.stem}{suffix}{output_extension(item, ext)}"
+    if is_uri(out_dir):
+        return join_location(str(out_dir), (PurePosixPath(rel.parent.as_posix()) / name).as_posix())
+    return Path(out_dir) / rel.parent / name
 
 
 def plan_outputs(items: Sequence[InputItem], out_dir: str | os.PathLike, suffix: str = "",
-                 ext: str = "auto") -> tuple[list[tuple[InputItem, Path]], list[InputError]]:
+                 ext: str = "auto") -> tuple[list[tuple[InputItem, Location]], list[InputError]]:
     """Pair each input with its output path; refuse names that would overwrite an input or collide.
 
     An input whose output is the input itself is refused for the whole run (an
@@ -170,19 +237,20 @@ def plan_outputs(items: Sequence[InputItem], out_dir: str | os.PathLike, suffix:
     earlier run, not a photo: it is left out. Two inputs that map onto one output name (``a.jpg``
     and ``a.png`` under ``--ext png``, or two ``x.jpg`` given from different folders) are never
     silently overwritten: the later one comes back as an error and is not planned.
+    Inputs and ``out_dir`` may be URIs (outputs are then URIs below it), compared by :func:`location_key`.
     """
     targets = [output_path(item, out_dir, suffix, ext) for item in items]
-    keys = [_resolved(t) for t in targets]
+    keys = [location_key(t) for t in targets]
     for item, target, key in zip(items, targets, keys):
-        if item.path is not None and (key == _resolved(item.path) or _same_file(target, item.path)):
+        if item.path is not None and (key == location_key(item.path) or _same_file(target, item.path)):
             raise InputError(f"{item}: the output {target} would overwrite this input; pass --suffix "
                              "(for example --suffix _anime) or choose another output folder with -o")
     outputs = set(keys)
-    planned: list[tuple[InputItem, Path]] = []
+    planned: list[tuple[InputItem, Location]] = []
     errors: list[InputError] = []
-    taken: dict[Path, InputItem] = {}
+    taken: dict[Path | str, InputItem] = {}
     for item, target, key in zip(items, targets, keys):
-        if item.path is not None and _resolved(item.path) in outputs:
+        if item.path is not None and location_key(item.path) in outputs:
             continue  # an earlier run's output sitting among the inputs
         if key in taken:
             errors.append(InputError(f"{item}: its output {target} is also the output of {taken[key]}; "
@@ -234,10 +302,12 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """True when both names reach one file (case-insensitive file systems, hard links)."""
+def _same_file(a: Location, b: Location) -> bool:
+    """True when both names reach one file (case-insensitive file systems, hard links); local paths only."""
+    if is_uri(a) or is_uri(b):
+        return False
     try:
-        return a.exists() and os.path.samefile(a, b)
+        return Path(a).exists() and os.path.samefile(a, b)
     except OSError:
         return False
 

@@ -59,8 +59,9 @@ def moving_frames(width: int, height: int, count: int) -> Iterator[np.ndarray]:
 def write_clip(path: str | Path, *, width: int = 320, height: int = 240, fps: int = 25, seconds: float = 3.0,
                codec: str = "libx264", audio: str | None = "aac", sample_rate: int = 44100,
                rotation: int = 0, sample_aspect_ratio: Fraction | None = None,
-               frames: Iterator[np.ndarray] | None = None, subtitle: bool = False) -> Path:
-    """Write a test clip; ``audio`` is an encoder name ("aac", "libopus", "pcm_s16le") or None."""
+               frames: Iterator[np.ndarray] | None = None, subtitle: bool = False, gop: int | None = None) -> Path:
+    """Write a test clip; ``audio`` is an encoder name ("aac", "libopus", "pcm_s16le") or None;
+    ``gop``: a keyframe at least every this many frames (libx264)."""
     path = Path(path)
     count = round(seconds * fps)
     frames = frames if frames is not None else moving_frames(width, height, count)
@@ -69,7 +70,7 @@ def write_clip(path: str | Path, *, width: int = 320, height: int = 240, fps: in
         video.width, video.height = width, height
         video.pix_fmt = "pal8" if codec == "gif" else "yuv420p"
         if codec == "libx264":
-            video.options = {"preset": "ultrafast", "crf": "18"}
+            video.options = {"preset": "ultrafast", "crf": "18", **({"g": str(gop)} if gop else {})}
         if rotation:
             video.set_display_rotation(rotation)
         if sample_aspect_ratio:

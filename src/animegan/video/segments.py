@@ -84,7 +84,7 @@ class SegmentWriter:
 
     def __init__(self, path: Path, spec: EncoderSpec, size: tuple[int, int], source: VideoSource):
         self.path, self.spec, self.source = path, spec, source
-        self.tmp = path.with_name(path.name + ".tmp.nut")
+        self.tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.nut")  # per process: a retried chunk's twin
         self.container = av.open(str(self.tmp), "w", format="nut")
         stream = self.container.add_stream(spec.codec, rate=source.fps, options=dict(spec.options))
         stream.width, stream.height = size
