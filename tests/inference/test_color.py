@@ -237,7 +237,8 @@ def _server_helpers():
 def test_server_palette_field(model, model_file, tmp_path):
     pytest.importorskip("fastapi")
     helpers = _server_helpers()
-    server = helpers.start_server(tmp_path, model_file)
+    # fp32 on both sides: the server's --precision auto is bf16 on a CPU with AVX512-BF16 or AMX
+    server = helpers.start_server(tmp_path, model_file, "--precision", "fp32")
     try:
         img = _photo(seed=9)
         data = helpers.encoded(img)
