@@ -72,8 +72,20 @@ def matched(planes: np.ndarray, reference: np.ndarray, toward: float = 0.0,
     unchanged). ``max_scale`` (per channel) caps how much a channel's spread may be enlarged. A
     flat channel (no spread to scale) is only shifted; a flat reference gives a flat result.
     """
-    mean, spread = planes.mean(axis=(0, 1)), planes.std(axis=(0, 1))
-    ref_mean, ref_spread = reference.mean(axis=(0, 1)), reference.std(axis=(0, 1))
+    return matched_to(planes, channel_stats(planes), channel_stats(reference), toward, max_scale)
+
+
+def channel_stats(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, spread) of each channel of H×W×C ``planes``."""
+    return planes.mean(axis=(0, 1)), planes.std(axis=(0, 1))
+
+
+def matched_to(planes: np.ndarray, stats: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray],
+               toward: float = 0.0, max_scale: np.ndarray | float = np.inf) -> np.ndarray:
+    """:func:`matched` with the statistics given: ``stats`` of the planes (or of the whole image they
+    are a band of), ``reference`` of the reference; what a band of a large image is matched with."""
+    mean, spread = stats
+    ref_mean, ref_spread = reference
     if toward > 0.0:
         ref_mean = ref_mean + toward * (mean - ref_mean)
         ref_spread = ref_spread + toward * (spread - ref_spread)
@@ -165,15 +177,31 @@ def apply_palette(out: np.ndarray, photo: np.ndarray, palette: float = DEFAULT_P
         return out
     o = rgb_to_yuv(out)
     p = rgb_to_yuv(photo)
+    radius = round(chroma_smoothing * min(out.shape[:2]))
+    return _palette_yuv(o, p, palette, channel_stats(o), channel_stats(p), radius)
+
+
+def apply_palette_with_stats(out: np.ndarray, photo: np.ndarray, palette: float,
+                             out_yuv: tuple[np.ndarray, np.ndarray],
+                             photo_yuv: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """:func:`apply_palette` (without chroma smoothing) on a band of rows of a large image, given the
+    whole image's YUV (mean, spread) of the network output and of the photo: the same per-pixel
+    arithmetic, so the bands put together equal the whole image done at once."""
+    if palette >= 1.0:
+        return out
+    return _palette_yuv(rgb_to_yuv(out), rgb_to_yuv(photo), palette, out_yuv, photo_yuv, 0)
+
+
+def _palette_yuv(o: np.ndarray, p: np.ndarray, palette: float, out_stats: tuple[np.ndarray, np.ndarray],
+                 photo_stats: tuple[np.ndarray, np.ndarray], radius: int) -> np.ndarray:
     toward = max(0.0, 2.0 * palette - 1.0)  # how far the statistics move back to the network's own
-    styled = matched(o, p, toward, max_scale=_MAX_SCALE)
+    styled = matched_to(o, out_stats, photo_stats, toward, max_scale=_MAX_SCALE)
     chroma = p[:, :, 1:]
     if palette > 0.0:
         chroma = chroma + np.float32(palette) * (styled[:, :, 1:] - chroma)
     luma = styled[:, :, 0]
     if toward < 1.0:  # the roll-off fades out with the matching, so palette 1 stays exactly the raw output
         luma = luma + np.float32(1.0 - toward) * (soft_limit(luma) - luma)
-    radius = round(chroma_smoothing * min(out.shape[:2]))
     if radius >= 1:
         chroma = guided_filter(np.clip(luma, 0.0, 1.0), chroma, radius)
     styled[:, :, 0] = luma

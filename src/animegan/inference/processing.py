@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import ModelError
+from .color import apply_palette_with_stats
 
 _16BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 #: ITU-R 601 luma weights (Pillow's "L" conversion and the official brightness match)
@@ -226,12 +227,26 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0) -> torch.
     padded up to the network's minimum) are padded by edge replication instead.
     """
     height, width = x.shape[-2:]
-    pad_h = max(-height % multiple, _ceil_to(min_side, multiple) - height)
-    pad_w = max(-width % multiple, _ceil_to(min_side, multiple) - width)
+    pad_h, pad_w, mode = pad_amounts(height, width, multiple, min_side)
     if not pad_h and not pad_w:
         return x
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def pad_amounts(height: int, width: int, multiple: int, min_side: int = 0) -> tuple[int, int, str]:
+    """(bottom pad, right pad, "reflect" or "replicate"): what :func:`pad_to_multiple` adds."""
+    pad_h = max(-height % multiple, _ceil_to(min_side, multiple) - height)
+    pad_w = max(-width % multiple, _ceil_to(min_side, multiple) - width)
+    return pad_h, pad_w, "reflect" if pad_h < height and pad_w < width else "replicate"
+
+
+def padded_index(length: int, pad: int, mode: str) -> np.ndarray:
+    """For each position of a side of ``length`` padded by ``pad`` at its end (as :func:`pad_to_multiple`
+    does), the source position it copies."""
+    index = np.arange(length + pad)
+    if mode == "reflect":
+        return np.where(index < length, index, 2 * (length - 1) - index)
+    return np.minimum(index, length - 1)
 
 
 def network_min_side(multiple: int) -> int:
@@ -241,3 +256,38 @@ def network_min_side(multiple: int) -> int:
 
 def _ceil_to(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+class ChannelStats:
+    """Mean and spread per channel of …×C arrays added band by band (float64 sums: exact enough for
+    any image size, and the same figures as ``mean``/``std`` over the whole image at once)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: np.ndarray | float = 0.0
+        self.squares: np.ndarray | float = 0.0
+
+    def add(self, arr: np.ndarray) -> None:
+        flat = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
+        self.count += flat.shape[0]
+        self.total = self.total + flat.sum(axis=0)
+        self.squares = self.squares + np.einsum("ij,ij->j", flat, flat)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.asarray(self.total, dtype=np.float64) / max(1, self.count)
+
+    @property
+    def std(self) -> np.ndarray:
+        mean = self.mean
+        return np.sqrt(np.maximum(np.asarray(self.squares) / max(1, self.count) - mean * mean, 0.0))
+
+
+def palette_with_stats(out: np.ndarray, photo: np.ndarray, palette: float, out_yuv: ChannelStats,
+                       photo_yuv: ChannelStats) -> np.ndarray:
+    """:func:`~animegan.inference.color.apply_palette` (without chroma smoothing) on a band of rows,
+    with the whole image's YUV statistics of the network output and of the photo summed band by band."""
+    def figures(stats: ChannelStats) -> tuple[np.ndarray, np.ndarray]:
+        return stats.mean.astype(np.float32), stats.std.astype(np.float32)
+
+    return apply_palette_with_stats(out, photo, palette, figures(out_yuv), figures(photo_yuv))

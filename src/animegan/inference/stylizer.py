@@ -8,9 +8,10 @@ normalisation statistics above the pixel budget, the colour-and-tone stage (``pa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,10 @@ from ..io.images import ImageSource, open_image, save_image
 from ..nn import generator_config
 from . import processing as proc
 from .backends import Backend, create_backend
-from .color import apply_palette
+from .color import apply_palette, rgb_to_yuv
 from .onnx_graph import is_onnx_file
 from .options import StylizeOptions
-from .tiling import auto_tile_side, run_tiled, stats_input
+from .tiling import auto_tile_side, run_tiled, stats_input, stats_input_banded, tiled_rows
 
 log = logging.getLogger("animegan")
 
@@ -162,6 +163,9 @@ class Stylizer:
     def stylize(self, img: Image.Image, options: StylizeOptions | None = None) -> Image.Image:
         """One PIL image in, the stylized PIL image out (same size and mode unless options change it)."""
         opts = self._opts(options)
+        tile = self._large_tile(img, opts)
+        if tile is not None:
+            return self._stylize_large(img, opts, tile)
         planes = self._prepare(img, opts)
         out = self.forward_rgb(planes.rgb[None], opts)[0]
         return self._finish(planes, out, opts)
@@ -171,10 +175,16 @@ class Stylizer:
         """Like :meth:`stylize` for many images: same-size images share forward passes, up to
         ``options.batch_size`` images and ``options.pixel_budget`` pixels per pass."""
         opts = self._opts(options)
-        prepared = [self._prepare(img, opts) for img in images]
-        results: list[Image.Image | None] = [None] * len(prepared)
+        results: list[Image.Image | None] = [None] * len(images)
+        prepared: dict[int, proc.Planes] = {}
+        for i, img in enumerate(images):
+            tile = self._large_tile(img, opts) if isinstance(img, Image.Image) else None
+            if tile is not None:  # tiled anyway: one at a time, in bands (bounded memory)
+                results[i] = self._stylize_large(img, opts, tile)
+            else:
+                prepared[i] = self._prepare(img, opts)
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, planes in enumerate(prepared):
+        for i, planes in prepared.items():
             groups.setdefault(planes.size, []).append(i)
         for (width, height), indices in groups.items():
             per_chunk = max(1, min(opts.batch_size, opts.pixel_budget // (width * height)))
@@ -249,6 +259,15 @@ class Stylizer:
         return auto_tile_side(opts.pixel_budget, pad, multiple)
 
     def _tiled(self, x: torch.Tensor, tile: int, opts: StylizeOptions, multiple: int) -> torch.Tensor:
+        backend, pad, freeze = self._tiling_backend(opts, lambda: stats_input(x, opts.pixel_budget, multiple))
+        log.debug("tiling %s×%s in tiles of %s (pad %s)", x.shape[-1], x.shape[-2], tile, pad)
+        with freeze:
+            return run_tiled(backend, x, tile, pad, multiple)
+
+    def _tiling_backend(self, opts: StylizeOptions, stats_input_of: Callable[[], torch.Tensor]
+                        ) -> tuple[Backend, int, contextlib.AbstractContextManager]:
+        """The backend tiles run on (a private copy), the tile pad, and the context that freezes the
+        whole image's normalisation statistics (recorded from ``stats_input_of()``)."""
         isolated = getattr(self.backend, "isolated", None)
         backend = isolated() if isolated is not None else self.backend
         pad = max(opts.tile_pad, int(getattr(backend, "min_tile_pad", 0)))
@@ -259,12 +278,111 @@ class Stylizer:
                 log.warning("backend %s cannot share normalisation statistics between tiles; "
                             "tiles may differ in tone", backend.name)
                 self._warned_untied = True
-            return run_tiled(backend, x, tile, pad, multiple)
-        stats = record(stats_input(x, opts.pixel_budget, multiple))
-        log.debug("tiling %s×%s in tiles of %s (pad %s) with whole-image statistics", x.shape[-1],
-                  x.shape[-2], tile, pad)
-        with freeze(stats):
-            return run_tiled(backend, x, tile, pad, multiple)
+            return backend, pad, contextlib.nullcontext()
+        return backend, pad, freeze(record(stats_input_of()))
+
+    # ---- the large-image path: the image stays 8-bit, float only per tile and per band of rows ----
+
+    def _large_tile(self, img: Image.Image, opts: StylizeOptions) -> int | None:
+        """The tile side when ``img`` is stylized in bands (it would be tiled, and nothing needs the
+        whole image in float: no downscale, no face crop, no chroma smoothing), else None."""
+        if not isinstance(img, Image.Image) or opts.face:
+            return None
+        width, height = img.size
+        if opts.max_side is not None and max(width, height) > opts.max_side:
+            return None
+        if round(opts.chroma_smoothing * min(width, height)) >= 1:  # the guided filter spans the image
+            return None
+        multiple, least = self._size_rule()
+        pad_h, pad_w, _ = proc.pad_amounts(height, width, multiple, least)
+        return self._tile_side(height + pad_h, width + pad_w, opts, multiple)
+
+    def _size_rule(self) -> tuple[int, int]:
+        multiple = max(1, int(self.backend.size_multiple))
+        return multiple, int(getattr(self.backend, "min_side", 0) or proc.network_min_side(multiple))
+
+    def _stylize_large(self, img: Image.Image, opts: StylizeOptions, tile: int) -> Image.Image:
+        """:meth:`stylize` for an image that is tiled, in bounded memory: the same pixels.
+
+        The photo stays the decoded 8-bit image; each tile is read, converted and padded on its own,
+        the blended output comes out in bands of finished rows (:func:`~.tiling.tiled_rows`) and is
+        kept as 16-bit fixed point (1/65535, far below the 1/255 of the output) while the colour
+        stage's whole-image statistics are summed; then the colour stage, brightness match and
+        strength run band by band and each band is pasted into the 8-bit result. Peak memory: the
+        input, that 16-bit copy and the output, plus what one tile's forward pass needs.
+        """
+        width, height = img.size
+        multiple, least = self._size_rule()
+        pad_h, pad_w, pad_mode = proc.pad_amounts(height, width, multiple, least)
+        rows_at = proc.padded_index(height, pad_h, pad_mode)
+        cols_at = proc.padded_index(width, pad_w, pad_mode)
+
+        def planes(top: int, bottom: int) -> proc.Planes:  # rows [top, bottom) of the photo
+            return proc.split_image(img.crop((0, top, width, bottom)))
+
+        def read(r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:  # a window of the padded photo
+            ri, ci = rows_at[r0:r1], cols_at[c0:c1]
+            top, left = int(ri.min()), int(ci.min())
+            rgb = proc.split_image(img.crop((left, top, int(ci.max()) + 1, int(ri.max()) + 1))).rgb
+            if r1 > height or c1 > width:
+                rgb = rgb[ri - top][:, ci - left]
+            return proc.to_tensor(rgb)
+
+        hp, wp = height + pad_h, width + pad_w
+        band_pixels = min(1 << 20, tile * tile)  # float work per band: about one tile's worth
+        backend, pad, freeze = self._tiling_backend(
+            opts, lambda: stats_input_banded(read, hp, wp, opts.pixel_budget, multiple, band_pixels))
+        mode = proc.split_image(img.crop((0, 0, 1, 1))).mode
+        result = Image.new(mode, (2 * width if opts.side_by_side else width, height))
+        # the colour stage and the brightness match need whole-image figures of the output first
+        direct = opts.palette >= 1.0 and not opts.match_brightness
+        raw = None if direct else np.empty((height, width, 3), np.uint16)
+        out_yuv, photo_yuv = proc.ChannelStats(), proc.ChannelStats()
+        log.debug("tiling %s×%s in tiles of %s (pad %s), in bands", width, height, tile, pad)
+        rows = max(1, band_pixels // width)
+        with freeze:
+            for first, band in tiled_rows(backend, read, hp, wp, tile, pad, multiple):
+                # a finished band is a tile row high and the image wide: work on it in smaller bands
+                for top in range(first, min(height, first + band.shape[2]), rows):
+                    bottom = min(height, first + band.shape[2], top + rows)
+                    out = proc.from_tensor(band[:, :, top - first:bottom - first, :width])[0]
+                    if direct:
+                        self._paste_band(result, top, planes(top, bottom), out, opts, None)
+                        continue
+                    out_yuv.add(rgb_to_yuv(out))
+                    photo_yuv.add(rgb_to_yuv(planes(top, bottom).rgb))
+                    raw[top:bottom] = np.round(out * 65535.0)
+                del band
+        if raw is None:
+            return result
+        brightness = None
+        if opts.match_brightness:  # the mean luma of the colour stage's result, then the ratio
+            luma = proc.ChannelStats()
+            for top in range(0, height, rows):
+                bottom = min(height, top + rows)
+                toned = proc.palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0,
+                                                planes(top, bottom).rgb, opts.palette, out_yuv, photo_yuv)
+                luma.add((toned @ proc.LUMA)[..., None])
+            out_luma, ref_luma = float(luma.mean[0]), float(photo_yuv.mean[0])
+            brightness = None if out_luma <= 1e-6 else ref_luma / out_luma
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            photo = planes(top, bottom)
+            toned = proc.palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0, photo.rgb,
+                                            opts.palette, out_yuv, photo_yuv)
+            self._paste_band(result, top, photo, toned, opts, brightness)
+        return result
+
+    @staticmethod
+    def _paste_band(result: Image.Image, top: int, photo: proc.Planes, toned: np.ndarray,
+                    opts: StylizeOptions, brightness: float | None) -> None:
+        """Brightness, strength, side by side and the output mode for one band, pasted at row ``top``."""
+        if brightness is not None:  # processing.match_brightness with the whole image's ratio
+            toned = np.clip(toned * brightness, 0.0, 1.0).astype(np.float32)
+        band = proc.Planes(proc.blend_strength(toned, photo.rgb, opts.strength), photo.alpha, photo.mode)
+        if opts.side_by_side:
+            band = proc.side_by_side(photo, band)
+        result.paste(proc.merge_image(band), (0, top))
 
     @staticmethod
     def _prepare(img: Image.Image, opts: StylizeOptions) -> proc.Planes:

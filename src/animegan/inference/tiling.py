@@ -175,35 +175,88 @@ def axis_spans(length: int, tile: int, pad: int, multiple: int = 1) -> list[Span
     return spans
 
 
-def run_tiled(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, pad: int,
-              multiple: int = 1) -> torch.Tensor:
-    """Run ``forward`` over overlapping tiles of ``x`` (N×C×H×W) and blend the results."""
-    n, _, height, width = x.shape
+#: reads the network input for a window of the padded image: (row0, row1, col0, col1) -> N×C×h×w
+WindowReader = Callable[[int, int, int, int], torch.Tensor]
+
+
+def tiled_rows(forward: Callable[[torch.Tensor], torch.Tensor], read: WindowReader, height: int, width: int,
+               tile: int, pad: int, multiple: int = 1) -> Iterator[tuple[int, torch.Tensor]]:
+    """Run ``forward`` over overlapping tiles of a ``height``×``width`` image and yield the blended
+    result in bands of finished rows: ``(first_row, N×C×rows×width float32)``, top to bottom.
+
+    The input is read tile by tile through ``read`` and only a band of tile rows is kept in float
+    (a row of tiles plus the overlap into the next), so memory does not grow with the image's height;
+    every pixel is summed in the same order as a whole-image accumulator would, so the result is
+    bit for bit the same as :func:`run_tiled`.
+    """
     rows = axis_spans(height, tile, pad, multiple)
     cols = axis_spans(width, tile, pad, multiple)
-    out: torch.Tensor | None = None
-    for r in rows:
+    band: torch.Tensor | None = None  # rows [top, top + band.shape[2]) of the blended output
+    top = 0
+    for k, r in enumerate(rows):
+        if band is not None and top + band.shape[2] < r.stop:  # grow the band down to this tile row
+            grown = torch.zeros(*band.shape[:2], r.stop - top, width)
+            grown[:, :, :band.shape[2]] = band
+            band = grown
         for c in cols:
             window = Window(height, width, r.start, c.start, r.stop - r.start, c.stop - c.start)
             with image_window(window):  # networks that resize sample the whole image's grid
-                y = forward(x[:, :, r.start:r.stop, c.start:c.stop]).float()
-            if out is None:
-                out = torch.zeros(n, y.shape[1], height, width)
+                y = forward(read(r.start, r.stop, c.start, c.stop)).float()
+            if band is None:
+                band = torch.zeros(y.shape[0], y.shape[1], r.stop - top, width)
             weight = r.weights[:, None] * c.weights[None, :]
-            out[:, :, r.start:r.stop, c.start:c.stop] += y * weight
+            band[:, :, r.start - top:r.stop - top, c.start:c.stop] += y * weight
+        assert band is not None
+        done = rows[k + 1].start if k + 1 < len(rows) else height  # no later tile touches rows above
+        yield top, band[:, :, :done - top].clone()
+        band = band[:, :, done - top:]
+        top = done
+
+
+def run_tiled(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, pad: int,
+              multiple: int = 1) -> torch.Tensor:
+    """Run ``forward`` over overlapping tiles of ``x`` (N×C×H×W) and blend the results."""
+    height, width = x.shape[-2:]
+    out: torch.Tensor | None = None
+    for top, band in tiled_rows(forward, lambda r0, r1, c0, c1: x[:, :, r0:r1, c0:c1],
+                                height, width, tile, pad, multiple):
+        if out is None:
+            out = torch.empty(band.shape[0], band.shape[1], height, width)
+        out[:, :, top:top + band.shape[2]] = band
     assert out is not None
     return out
 
 
+def stats_size(height: int, width: int, max_pixels: int, multiple: int = 1) -> tuple[int, int] | None:
+    """(height, width) of the statistics input for an image of this size, or None to use it whole."""
+    if height * width <= max_pixels:
+        return None
+    scale = math.sqrt(max_pixels / (height * width))
+    return (max(multiple, int(height * scale) // multiple * multiple),
+            max(multiple, int(width * scale) // multiple * multiple))
+
+
 def stats_input(x: torch.Tensor, max_pixels: int, multiple: int = 1) -> torch.Tensor:
     """``x`` itself when it fits ``max_pixels``, else an antialiased downscale that does."""
-    height, width = x.shape[-2:]
-    if height * width <= max_pixels:
+    size = stats_size(*x.shape[-2:], max_pixels, multiple)
+    if size is None:
         return x
-    scale = math.sqrt(max_pixels / (height * width))
-    size = (max(multiple, int(height * scale) // multiple * multiple),
-            max(multiple, int(width * scale) // multiple * multiple))
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def stats_input_banded(read: WindowReader, height: int, width: int, max_pixels: int, multiple: int = 1,
+                       band_pixels: int = 1 << 20) -> torch.Tensor:
+    """:func:`stats_input` of the image ``read`` gives, read in bands of rows: the same antialiased
+    bilinear downscale done as a horizontal pass per band, then a vertical pass on the narrow result,
+    so no full-size float copy of the image is ever made."""
+    size = stats_size(height, width, max_pixels, multiple)
+    if size is None:
+        return read(0, height, 0, width)
+    rows = max(1, band_pixels // width)
+    narrow = torch.cat([F.interpolate(read(a, min(height, a + rows), 0, width), size=(min(height, a + rows) - a,
+                                      size[1]), mode="bilinear", antialias=True, align_corners=False)
+                        for a in range(0, height, rows)], dim=2)
+    return F.interpolate(narrow, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 def auto_tile_side(pixel_budget: int, pad: int, multiple: int = 1) -> int:
