@@ -3,6 +3,8 @@
 Each module exposes ``register(app)`` and imports its optional dependencies inside the commands,
 through :func:`animegan.extras.require`, so every command is listed (and ``--help`` works) on a
 base install, and running one without its extra prints the ``pip install "animegan[EXTRA]"`` line.
+A module is imported only when one of its commands is asked for (:class:`_LazyCommands`):
+``animegan stylize`` never imports the training, video, server or ONNX commands, ``--help`` all of them.
 
 No command shows a traceback for a user error: library errors are one line (``cli_errors``), and
 any other exception becomes ``error: <what>`` plus a hint to rerun with ``--debug``, which prints
@@ -20,6 +22,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 import importlib
 import sys
 import traceback
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
@@ -36,7 +39,14 @@ _DEBUG = {"on": False}
 
 
 class _Group(TyperGroup):
-    """The root command group: turns any exception a command lets through into one line."""
+    """The root command group: turns any exception a command lets through into one line.
+
+    Its commands are a :class:`_LazyCommands`: each command module is imported on first use.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(self.commands)
 
     def invoke(self, ctx: Any) -> Any:
         _DEBUG["on"] = False
@@ -97,29 +107,69 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
     _DEBUG["on"] = debug
 
 
-def _register_all() -> None:
-    for module_name, commands, extra in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("animegan"):
-                continue  # not built yet in this checkout
-            _register_missing(commands, extra, exc.name or "a dependency")
-            continue
-        module.register(app)
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's click commands by name, in ``_COMMAND_MODULES`` order, each module imported and
+    converted the first time one of its commands is looked up (``animegan stylize`` imports only
+    ``animegan.cli.stylize``: start-up, benchmarks/bench_startup.py). Iterating the names imports
+    nothing; ``items()`` (the root ``--help``) imports every module."""
+
+    def __init__(self, loaded: MutableMapping[str, Any]):
+        self._loaded: dict[str, Any] = dict(loaded)  # commands registered on ``app`` itself come first
+        self._absent: set[str] = set()
+
+    def _names(self) -> list[str]:
+        declared = [name for _, commands, _ in _COMMAND_MODULES for name in commands]
+        return [n for n in dict.fromkeys([*declared, *self._loaded]) if n not in self._absent]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded and name not in self._absent:
+            for module_name, commands, extra in _COMMAND_MODULES:
+                if name in commands:
+                    for loaded_name, command in _module_commands(module_name, commands, extra).items():
+                        self._loaded.setdefault(loaded_name, command)
+                    self._absent.update(c for c in commands if c not in self._loaded)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        for name in self._names():
+            self.get(name)
+        return [(name, self._loaded[name]) for name in self._names()]
 
 
-def _register_missing(commands: list[str], extra: str | None, missing: str) -> None:
+def _module_commands(module_name: str, commands: list[str], extra: str | None) -> dict[str, Any]:
+    """The click commands ``module_name.register`` adds (stubs naming the extra when a dependency is missing)."""
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("animegan"):
+            return {}  # not built yet in this checkout
+        _register_missing(sub, commands, extra, exc.name or "a dependency")
+    else:
+        module.register(sub)
+    return dict(typer.main.get_group(sub).commands)
+
+
+def _register_missing(target: typer.Typer, commands: list[str], extra: str | None, missing: str) -> None:
     for name in commands:
         def stub(_name: str = name) -> None:
             hint = install_hint(extra) if extra else "reinstall animegan"
             raise fail(f"`animegan {_name}` needs {missing}, which is not installed ({hint})")
 
-        app.command(name, help=f"(needs the '{extra}' extra)", context_settings={"ignore_unknown_options": True,
-                                                                                "allow_extra_args": True})(stub)
-
-
-_register_all()
+        target.command(name, help=f"(needs the '{extra}' extra)",
+                       context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(stub)
 
 
 def main() -> None:

@@ -31,6 +31,10 @@ def serve(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    preload: Annotated[bool, typer.Option(
+        "--preload/--no-preload",
+        help="Load and warm up the default model before accepting requests (the first request is then "
+             "as fast as the next).")] = True,
     video_max_seconds: Annotated[float, typer.Option(help="Longest video upload in seconds (413 beyond).")] = 300.0,
     video_max_frames: Annotated[int, typer.Option(help="Most frames in a video upload (413 beyond).")] = 9000,
     video_max_megapixels: Annotated[float, typer.Option(
@@ -66,8 +70,9 @@ def serve(
             concurrency=concurrency, queue_length=queue, request_timeout=timeout,
             max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_video_bytes=int(max_video_mb * 1024 * 1024),
             max_pixels=int(max_megapixels * 1e6), model_cache_size=cache_models, device=device,
-            precision=precision, torch_threads=threads, api_key=key, video_max_seconds=video_max_seconds,
-            video_max_frames=video_max_frames, video_max_pixels=int(video_max_megapixels * 1e6),
+            precision=precision, torch_threads=threads, preload=preload, api_key=key,
+            video_max_seconds=video_max_seconds, video_max_frames=video_max_frames,
+            video_max_pixels=int(video_max_megapixels * 1e6),
             video_job_timeout=video_job_timeout, header_timeout=header_timeout, body_timeout=body_timeout,
             max_connections=max_connections).validate()
         app = create_app(settings)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import functools
+import io
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from .jobs import VideoJobs
 from .limits import GuardMiddleware, InferencePool
 from .redact import public_message
 from .registry import ModelRegistry
-from .routes import STATIC_DIR, api, pages
+from .routes import STATIC_DIR, _stylize_bytes, api, pages
 from .settings import ServerSettings
 
 log = logging.getLogger("animegan")
@@ -65,6 +68,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.preload:
+            await _warm_up(ctx)
         try:
             yield
         finally:
@@ -99,6 +104,35 @@ def _add_docs(app: FastAPI) -> None:
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
             swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from the validator service
+
+
+async def _warm_up(ctx: ServerContext) -> None:
+    """Load the default model and stylize one small image with it, on the inference worker thread.
+
+    Runs before uvicorn accepts connections: the first request then finds the model loaded and the
+    whole request path (torch's kernels and thread pool on that worker thread, decode, colour stage,
+    PNG encode) already imported and initialised, instead of paying for it. A default model that
+    cannot be loaded is only logged here: requests for it get the loader's error, as without preload.
+    """
+    from PIL import Image
+
+    from ..inference.options import StylizeOptions
+
+    offered = ctx.registry.find(ctx.registry.default)
+    if offered is None or not offered.available():
+        return  # already warned about in create_app
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((64, 64)).convert("RGB").save(buffer, format="PNG")
+    buffer.seek(0)
+    options = StylizeOptions(ext="png", max_pixels=ctx.settings.max_pixels)
+    started = time.perf_counter()
+    try:
+        await asyncio.wrap_future(ctx.pool.executor.submit(_stylize_bytes, ctx, buffer, None, options))
+    except Exception as exc:  # noqa: BLE001 - the server still starts; requests report the problem
+        log.warning("default model %s: not loaded at start-up: %s", offered.name,
+                    (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        return
+    log.info("default model %s loaded and warmed up in %.2f s", offered.name, time.perf_counter() - started)
 
 
 async def _library_error(_request: Request, exc: Exception) -> JSONResponse:

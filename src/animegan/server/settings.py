@@ -45,6 +45,9 @@ class ServerSettings:
     precision: str = "auto"
     #: torch intra-op threads per process (None: leave torch's default)
     torch_threads: int | None = None
+    #: load the default model and run one small image through it at start-up, before any request is
+    #: accepted, so the first request costs what the second does (benchmarks/bench_server.py)
+    preload: bool = True
     #: video jobs: folder for uploads and results (None: a fresh temporary folder), jobs kept, jobs queued
     jobs_dir: Path | None = None
     max_jobs_kept: int = 16
