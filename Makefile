@@ -35,10 +35,13 @@ demo: $(VENV)/.base-installed
 test: $(VENV)/.all-installed browser
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# the last two are guards (exit 1 when over): the server's overhead per request, the stylize command's start-up
 bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py
 	$(PY) -m animegan bench --out benchmarks/results -m benchmarks/models/animeganv2-shinkai.safetensors \
 	  --pruned benchmarks/models/animeganv2-shinkai-pruned40.safetensors $(BENCH_DATA)
+	$(PY) benchmarks/bench_server.py --quick --no-record
+	$(PY) benchmarks/bench_startup.py --quick --no-record
 
 # the recorded figures calibrate and measure on the development data when it is beside the checkout
 BENCH_DATA := $(if $(wildcard ../shared/data/photos),--calib ../shared/data/photos --photo ../shared/data/eval/animegan_test)
