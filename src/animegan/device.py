@@ -1,8 +1,9 @@
 """Device and precision policy, in one place.
 
 `auto` means CUDA when present, else CPU. Asking for CUDA where there is none is an error, never
-a silent fall-back. fp16 runs only on CUDA; on CPU the fast path is bf16 (weights cast once) +
-channels_last where the CPU supports bf16 well (measured in benchmarks/), exact fp32 on request.
+a silent fall-back. fp16 runs only on CUDA; on CPU, auto is bf16 (weights cast once) + channels_last
+where that was measured faster than fp32 on the CPU's class (:data:`MEASURED_SPEED`, from the recorded
+benchmarks), fp32 elsewhere; exact fp32 (NCHW, the reference forward pass) on request.
 """
 
 from __future__ import annotations
@@ -38,13 +39,60 @@ class ExecutionPolicy:
         return f"{self.device.type} {self.precision} {layout}"
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU has native bf16 or AVX-512 paths that make bf16 pay off."""
+#: What ``--precision auto`` on a CPU is decided from: the speed of each path of the AnimeGANv2
+#: generator at 512² on 2 threads, as a multiple of eager fp32 NCHW on the same machine in the same
+#: run (``animegan bench``, the recorded file named in each row), by CPU class (:func:`cpu_class`).
+#: Every path here is within 2/255 of fp32 (mean abs: bf16 0.19-0.40, INT8 1.15-1.53). Auto takes
+#: the fastest path the torch backend runs (fp32 or bf16 + channels_last); INT8 runs through ONNX
+#: Runtime on a model quantized with ``animegan quantize`` and is listed for comparison. A CPU class
+#: with no row here has not been measured: auto stays at exact-layout fp32 there.
+MEASURED_SPEED: dict[str, dict[str, float | str]] = {
+    "amx": {"fp32": 1.0, "bf16": 3.92, "int8": 1.34,
+            "source": "benchmarks/results/deploy-20261202-0655.md (Intel Xeon, AMX-BF16)"},
+    "avx512_bf16": {"fp32": 1.0, "bf16": 1.93, "int8": 1.77,
+                    "source": "benchmarks/results/deploy-20261202-0418.md (AMD EPYC, AVX512-BF16, VNNI)"},
+}
+_TORCH_PATHS = ("fp32", "bf16")
+
+
+def cpu_class() -> str:
+    """The CPU's class for :data:`MEASURED_SPEED`: ``amx``, ``avx512_bf16``, ``avx512``, ``avx2`` or
+    ``other``, from the CPU flags (``/proc/cpuinfo``) where the OS lists them, else from torch's own
+    CPU capability (which does not tell AVX512 with bf16 from without)."""
+    flags: set[str] = set()
     try:
-        caps = torch.backends.cpu.get_cpu_capability()
-    except (AttributeError, RuntimeError):  # pragma: no cover - very old torch
-        return False
-    return caps in ("AVX512", "AVX512_BF16", "AMX") or "AVX512" in str(caps)
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    if not flags:
+        try:
+            caps = str(torch.backends.cpu.get_cpu_capability()).upper()
+        except (AttributeError, RuntimeError):  # pragma: no cover - very old torch
+            return "other"
+        return "amx" if "AMX" in caps else "avx512" if "AVX512" in caps else "avx2" if "AVX2" in caps else "other"
+    if "amx_bf16" in flags:
+        return "amx"
+    if "avx512_bf16" in flags:
+        return "avx512_bf16"
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+
+
+def auto_cpu_precision(cls: str | None = None) -> str:
+    """``fp32`` or ``bf16``: the fastest torch path measured on this CPU class (:data:`MEASURED_SPEED`),
+    fp32 where the class was not measured."""
+    row = MEASURED_SPEED.get(cls or cpu_class())
+    if row is None:
+        return "fp32"
+    return max(_TORCH_PATHS, key=lambda path: float(row.get(path, 0.0)))
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where bf16 was measured faster than fp32 on this CPU's class (:func:`auto_cpu_precision`)."""
+    return auto_cpu_precision() == "bf16"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
