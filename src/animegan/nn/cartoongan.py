@@ -66,6 +66,8 @@ class InstanceNormScaleShift(nn.Module):
         self.record_stats = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frozen is None and not self.record_stats and not torch.onnx.is_in_onnx_export():
+            return self._own_statistics(x)
         if self.frozen is not None:
             mean, var = (t.to(dtype=torch.float32, device=x.device) for t in self.frozen)
         else:
@@ -85,8 +87,38 @@ class InstanceNormScaleShift(nn.Module):
         return torch.addcmul(bias, x, gain)
 
 
-def _reflect_conv(x: torch.Tensor, conv: nn.Conv2d, pad: int) -> torch.Tensor:
-    return conv(F.pad(x, (pad, pad, pad, pad), mode="reflect"))
+    def _own_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer with each input's own statistics, through torch's fused normalisation kernel
+        (statistics accumulated in fp32 for bf16 inputs, the affine applied in the same pass): batch
+        norm in training mode over one sample is instance norm. 4-8x faster on CPU than var_mean plus
+        a separate affine pass, which made this layer 60% of a narrow network's time at 720p in bf16."""
+        scale, shift = self.scale, self.shift
+        if scale.dtype != x.dtype:
+            scale, shift = scale.to(x.dtype), shift.to(x.dtype)
+        if x.shape[0] == 1:
+            return F.batch_norm(x, None, None, scale, shift, True, 0.0, self.eps)
+        if x.is_contiguous():
+            return F.instance_norm(x, weight=scale, bias=shift, eps=self.eps)
+        return torch.cat([F.batch_norm(x[i:i + 1], None, None, scale, shift, True, 0.0, self.eps)
+                          for i in range(x.shape[0])])
+
+
+def _reflect_conv(x: torch.Tensor, conv: nn.Conv2d, pad: int, flip_in: bool = False,
+                  flip_out: bool = False) -> torch.Tensor:
+    """``conv`` after reflection padding; ``flip_in``/``flip_out`` reverse the order of the input/output
+    channels inside the weights (RGB <-> BGR for free: flipping a full-resolution image costs a copy).
+    A layer with hooks (channel importance, layer-wise refits) is called as a module on flipped
+    tensors instead, so its hooks see the layer as the released network has it."""
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    if not (flip_in or flip_out) or conv._forward_hooks or conv._forward_pre_hooks:
+        y = conv(x.flip(1) if flip_in else x)
+        return y.flip(1) if flip_out else y
+    weight, bias = conv.weight, conv.bias
+    if flip_in:
+        weight = weight.flip(1)
+    if flip_out:
+        weight, bias = weight.flip(0), None if bias is None else bias.flip(0)
+    return F.conv2d(x, weight, bias)
 
 
 class CartoonGANGenerator(nn.Module):
@@ -127,13 +159,14 @@ class CartoonGANGenerator(nn.Module):
         return (getattr(self, f"conv{i:02d}_1"), getattr(self, f"in{i:02d}_1"),
                 getattr(self, f"conv{i:02d}_2"), getattr(self, f"in{i:02d}_2"))
 
-    def encode(self, x: torch.Tensor, n_res: int | None = None) -> list[torch.Tensor]:
-        """Features of a BGR input: after ``in01``, ``in02``, ``in03`` (with ReLU) and ``n_res`` res blocks.
+    def encode(self, x: torch.Tensor, n_res: int | None = None, rgb: bool = False) -> list[torch.Tensor]:
+        """Features of a BGR input (``rgb``: of an RGB input, flipped inside the first layer's weights):
+        after ``in01``, ``in02``, ``in03`` (with ReLU) and ``n_res`` res blocks.
 
         Used as perceptual features for distillation (no VGG weights on our machines).
         """
         feats = []
-        h = F.relu(self.in01_1(_reflect_conv(x, self.conv01_1, 3)))
+        h = F.relu(self.in01_1(_reflect_conv(x, self.conv01_1, 3, flip_in=rgb)))
         feats.append(h)
         h = F.relu(self.in02_1(self.conv02_2(self.conv02_1(h))))
         feats.append(h)
@@ -152,13 +185,13 @@ class CartoonGANGenerator(nn.Module):
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """Everything before the output layer: RGB input -> full-resolution features (C×H×W)."""
-        h = self.encode(x.flip(1))[-1]
+        h = self.encode(x, rgb=True)[-1]
         h = F.relu(self.in12_1(self.deconv01_2(self.deconv01_1(h))))
         return F.relu(self.in13_1(self.deconv02_2(self.deconv02_1(h))))
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         """The output layer: trunk features -> RGB in [-1, 1]."""
-        return torch.tanh(_reflect_conv(h, self.deconv03_1, 3)).flip(1)
+        return torch.tanh(_reflect_conv(h, self.deconv03_1, 3, flip_out=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x))

@@ -189,7 +189,7 @@ class TeacherEncoderFeatures(nn.Module):
         self.generator, self.n_res = generator, n_res
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.generator.encode(x.flip(1), n_res=self.n_res)[-1]  # the teacher works in BGR
+        return self.generator.encode(x, n_res=self.n_res, rgb=True)[-1]  # the teacher works in BGR
 
 
 def teacher_encoder(weights: str | Path, n_res: int = 4) -> TeacherEncoderFeatures:
