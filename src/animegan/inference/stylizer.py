@@ -80,6 +80,30 @@ def module_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
+class _PaddedReader:
+    """Windows of an 8-bit image as if padded by :func:`~.processing.pad_to_multiple` (``rows_at`` and
+    ``cols_at`` map each padded row and column to the source one it copies), converted one at a time:
+    the large-image path never holds the whole image in float."""
+
+    def __init__(self, img: Image.Image, rows_at: np.ndarray, cols_at: np.ndarray):
+        self.img, self.rows_at, self.cols_at = img, rows_at, cols_at
+        self.width, self.height = img.size
+        self.mode = proc.split_image(img.crop((0, 0, 1, 1))).mode
+
+    def planes(self, top: int, bottom: int) -> proc.Planes:
+        """Rows [top, bottom) of the photo."""
+        return proc.split_image(self.img.crop((0, top, self.width, bottom)))
+
+    def __call__(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        """A window of the padded photo, as the network's input tensor."""
+        ri, ci = self.rows_at[r0:r1], self.cols_at[c0:c1]
+        top, left = int(ri.min()), int(ci.min())
+        rgb = proc.split_image(self.img.crop((left, top, int(ci.max()) + 1, int(ri.max()) + 1))).rgb
+        if r1 > self.height or c1 > self.width:
+            rgb = rgb[ri - top][:, ci - left]
+        return proc.to_tensor(rgb)
+
+
 class Stylizer:
     """Stylizes images, batches and video frames with one model on one device.
 
@@ -314,26 +338,12 @@ class Stylizer:
         width, height = img.size
         multiple, least = self._size_rule()
         pad_h, pad_w, pad_mode = proc.pad_amounts(height, width, multiple, least)
-        rows_at = proc.padded_index(height, pad_h, pad_mode)
-        cols_at = proc.padded_index(width, pad_w, pad_mode)
-
-        def planes(top: int, bottom: int) -> proc.Planes:  # rows [top, bottom) of the photo
-            return proc.split_image(img.crop((0, top, width, bottom)))
-
-        def read(r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:  # a window of the padded photo
-            ri, ci = rows_at[r0:r1], cols_at[c0:c1]
-            top, left = int(ri.min()), int(ci.min())
-            rgb = proc.split_image(img.crop((left, top, int(ci.max()) + 1, int(ri.max()) + 1))).rgb
-            if r1 > height or c1 > width:
-                rgb = rgb[ri - top][:, ci - left]
-            return proc.to_tensor(rgb)
-
+        read = _PaddedReader(img, proc.padded_index(height, pad_h, pad_mode), proc.padded_index(width, pad_w, pad_mode))
         hp, wp = height + pad_h, width + pad_w
         band_pixels = min(1 << 20, tile * tile)  # float work per band: about one tile's worth
         backend, pad, freeze = self._tiling_backend(
             opts, lambda: stats_input_banded(read, hp, wp, opts.pixel_budget, multiple, band_pixels))
-        mode = proc.split_image(img.crop((0, 0, 1, 1))).mode
-        result = Image.new(mode, (2 * width if opts.side_by_side else width, height))
+        result = Image.new(read.mode, (2 * width if opts.side_by_side else width, height))
         # the colour stage and the brightness match need whole-image figures of the output first
         direct = opts.palette >= 1.0 and not opts.match_brightness
         raw = None if direct else np.empty((height, width, 3), np.uint16)
@@ -346,32 +356,39 @@ class Stylizer:
                 for top in range(first, min(height, first + band.shape[2]), rows):
                     bottom = min(height, first + band.shape[2], top + rows)
                     out = proc.from_tensor(band[:, :, top - first:bottom - first, :width])[0]
-                    if direct:
-                        self._paste_band(result, top, planes(top, bottom), out, opts, None)
+                    if raw is None:
+                        self._paste_band(result, top, read.planes(top, bottom), out, opts, None)
                         continue
                     out_yuv.add(rgb_to_yuv(out))
-                    photo_yuv.add(rgb_to_yuv(planes(top, bottom).rgb))
+                    photo_yuv.add(rgb_to_yuv(read.planes(top, bottom).rgb))
                     raw[top:bottom] = np.round(out * 65535.0)
                 del band
-        if raw is None:
-            return result
+        if raw is not None:
+            self._tone_bands(result, raw, read, opts, out_yuv, photo_yuv, rows)
+        return result
+
+    def _tone_bands(self, result: Image.Image, raw: np.ndarray, read: _PaddedReader, opts: StylizeOptions,
+                    out_yuv: proc.ChannelStats, photo_yuv: proc.ChannelStats, rows: int) -> None:
+        """The second pass of :meth:`_stylize_large`: the colour stage with the whole image's statistics,
+        the brightness match with its whole-image ratio, strength; band by band into ``result``."""
+        height = raw.shape[0]
+
+        def toned(top: int, bottom: int) -> tuple[proc.Planes, np.ndarray]:
+            photo = read.planes(top, bottom)
+            return photo, proc.palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0, photo.rgb,
+                                                  opts.palette, out_yuv, photo_yuv)
+
+        bands = [(top, min(height, top + rows)) for top in range(0, height, rows)]
         brightness = None
         if opts.match_brightness:  # the mean luma of the colour stage's result, then the ratio
             luma = proc.ChannelStats()
-            for top in range(0, height, rows):
-                bottom = min(height, top + rows)
-                toned = proc.palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0,
-                                                planes(top, bottom).rgb, opts.palette, out_yuv, photo_yuv)
-                luma.add((toned @ proc.LUMA)[..., None])
+            for top, bottom in bands:
+                luma.add((toned(top, bottom)[1] @ proc.LUMA)[..., None])
             out_luma, ref_luma = float(luma.mean[0]), float(photo_yuv.mean[0])
             brightness = None if out_luma <= 1e-6 else ref_luma / out_luma
-        for top in range(0, height, rows):
-            bottom = min(height, top + rows)
-            photo = planes(top, bottom)
-            toned = proc.palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0, photo.rgb,
-                                            opts.palette, out_yuv, photo_yuv)
-            self._paste_band(result, top, photo, toned, opts, brightness)
-        return result
+        for top, bottom in bands:
+            photo, band = toned(top, bottom)
+            self._paste_band(result, top, photo, band, opts, brightness)
 
     @staticmethod
     def _paste_band(result: Image.Image, top: int, photo: proc.Planes, toned: np.ndarray,
