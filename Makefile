@@ -40,6 +40,9 @@ bench: $(VENV)/.all-installed
 	$(PY) benchmarks/bench_generator.py
 	$(PY) -m animegan bench --out benchmarks/results -m benchmarks/models/animeganv2-shinkai.safetensors \
 	  --pruned benchmarks/models/animeganv2-shinkai-pruned40.safetensors $(BENCH_DATA)
+	$(PY) benchmarks/bench_lite.py --quick
+	$(PY) benchmarks/bench_large.py --sizes 4k
+	$(PY) benchmarks/bench_ray.py --quick
 	$(PY) benchmarks/bench_server.py --quick --no-record
 	$(PY) benchmarks/bench_startup.py --quick --no-record
 
