@@ -16,6 +16,9 @@ from animegan.hub.loading import load_generator_file
 from animegan.hub.weights import ModelInfo, save_weights
 from animegan.nn import GENERATORS, build_generator
 
+#: the styles whose weights ship inside the package (the lite one is distilled from shinkai)
+SHIPPED = ("hayao", "shinkai", "paprika", "shinkai_lite")
+
 PUBLISHED = {  # REFERENCE.md section 2
     "face_paint_512_v2": ("face_paint_512_v2.pt", "d75102f8f201ddaf8dbe6b913b1a97585b55f838"),
     "face_paint_512_v1": ("face_paint_512_v1.pt", "19c1a1da4d9580186109a2b055d91044e5127de6"),
@@ -64,7 +67,7 @@ def test_shipped_zoo_has_the_published_weights_with_their_git_blob_ids():
 
 
 def test_shipped_default_styles_are_bundled_and_the_default_is_one_of_them():
-    for style in ("hayao", "shinkai", "paprika"):
+    for style in SHIPPED:
         entry = zoo.get_entry(style)
         assert entry.bundled == f"animegan/weights/{style}.safetensors" and not entry.files
     assert zoo.get_entry(zoo.default_model_name()).bundled
@@ -78,7 +81,7 @@ def test_shipped_style_files_are_small_fp16_students_with_provenance_and_terms()
     from safetensors import safe_open
 
     weights = Path(zoo.__file__).resolve().parents[1] / "weights"
-    for style in ("hayao", "shinkai", "paprika"):
+    for style in SHIPPED:
         path = weights / f"{style}.safetensors"
         assert path.stat().st_size < 8_000_000, (style, path.stat().st_size)
         with safe_open(str(path), framework="pt") as f:

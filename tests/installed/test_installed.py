@@ -46,7 +46,8 @@ def _assert_stylized(src: Path, out: Path) -> None:
 def test_wheel_ships_weights_presets_samples_and_page(wheel):
     names = set(wheel_names(wheel))
     for needed in ["animegan/weights/shinkai.safetensors", "animegan/weights/hayao.safetensors",
-                   "animegan/weights/paprika.safetensors", "animegan/configs/tiny.toml",
+                   "animegan/weights/paprika.safetensors", "animegan/weights/shinkai_lite.safetensors",
+                   "animegan/weights/shinkai_lite.md", "animegan/configs/tiny.toml",
                    "animegan/configs/hayao.toml", "animegan/samples/chelsea.jpg", "animegan/hub/zoo.json",
                    "animegan/server/static/index.html", "animegan/server/static/app.js"]:
         assert needed in names, f"{needed} missing from {wheel.name}"
@@ -83,7 +84,7 @@ def test_base_stylize_the_bundled_samples_like_make_demo(base_env: Env):
 def test_base_models_list_train_preset_and_bench_help(base_env: Env):
     listing = base_env.run("models", "list")
     assert listing.returncode == 0, listing.stderr
-    for style in ("shinkai", "hayao", "paprika"):
+    for style in ("shinkai", "hayao", "paprika", "shinkai_lite"):
         assert style in listing.stdout
     dry = base_env.run("train", "tiny", "--dry-run")
     assert dry.returncode == 0, dry.stderr

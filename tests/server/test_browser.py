@@ -151,6 +151,8 @@ def test_style_list_has_one_entry_per_model_with_distinct_labels(zoo_server: Ser
     assert len(set(labels)) == len(labels), labels
     unavailable = {m["name"] for m in offered["models"] if not m["available"]}
     assert {o["value"] for o in options if o["disabled"]} == unavailable
+    shipped = {"shinkai", "hayao", "paprika", "shinkai_lite"}  # bundled: offered and usable offline
+    assert shipped <= {o["value"] for o in options if not o["disabled"]}
     assert page.locator("#model").input_value() == offered["default"]
     page.evaluate("() => { const s = document.getElementById('model'); s.size = s.options.length + 1; }")
     page.locator("#model").screenshot(path=str(_screens(tmp_path) / "style-list.png"))  # the list, opened
