@@ -42,15 +42,15 @@ class ExecutionPolicy:
 #: What ``--precision auto`` on a CPU is decided from: the speed of each path of the AnimeGANv2
 #: generator at 512² on 2 threads, as a multiple of eager fp32 NCHW on the same machine in the same
 #: run (``animegan bench``, the recorded file named in each row), by CPU class (:func:`cpu_class`).
-#: Every path here is within 2/255 of fp32 (mean abs: bf16 0.19-0.40, INT8 1.15-1.53). Auto takes
+#: Every path here is within 2/255 of fp32 (mean abs: bf16 0.19, INT8 1.53). Auto takes
 #: the fastest path the torch backend runs (fp32 or bf16 + channels_last); INT8 runs through ONNX
 #: Runtime on a model quantized with ``animegan quantize`` and is listed for comparison. A CPU class
 #: with no row here has not been measured: auto stays at exact-layout fp32 there.
 MEASURED_SPEED: dict[str, dict[str, float | str]] = {
     "amx": {"fp32": 1.0, "bf16": 3.92, "int8": 1.34,
             "source": "benchmarks/results/deploy-20261202-0655.md (Intel Xeon, AMX-BF16)"},
-    "avx512_bf16": {"fp32": 1.0, "bf16": 1.93, "int8": 1.77,
-                    "source": "benchmarks/results/deploy-20261202-0418.md (AMD EPYC, AVX512-BF16, VNNI)"},
+    "avx512_bf16": {"fp32": 1.0, "bf16": 2.09, "int8": 2.14,
+                    "source": "benchmarks/results/deploy-20261203-0713.md (AMD EPYC, AVX512-BF16, VNNI)"},
 }
 _TORCH_PATHS = ("fp32", "bf16")
 
