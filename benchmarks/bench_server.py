@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import statistics
@@ -40,6 +39,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "server"))
+from _record import write_record
 from server_helpers import encoded, free_port, photo
 
 from animegan.io.images import open_image
@@ -175,11 +175,8 @@ def main() -> int:
     lines = report(record)
     print("\n".join(lines))
     if not args.no_record:
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.out / f"server-thin-{time.strftime('%Y%m%d-%H%M')}{'-no-preload' if args.no_preload else ''}"
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-        stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-        print(f"recorded {stem}.md and .json")
+        write_record(args.out, f"server-thin-{time.strftime('%Y%m%d-%H%M')}{'-no-preload' if args.no_preload else ''}",
+                     record, lines)
     if not thin_ok:
         print(f"FAIL: the server adds {overhead:.0f} ms per request over the library (limit {args.limit_ms:g} ms)")
     if not first_ok:

@@ -18,7 +18,6 @@ that `stylize` never uses). Writes benchmarks/results/startup-<date>.md and .jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -35,6 +34,7 @@ from pathlib import Path
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch
+from _record import write_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,11 +169,7 @@ def main() -> int:
     lines = report(record)
     print("\n".join(lines))
     if not args.no_record:
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.out / f"startup-{time.strftime('%Y%m%d-%H%M')}"
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-        stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-        print(f"recorded {stem}.md and .json")
+        write_record(args.out, f"startup-{time.strftime('%Y%m%d-%H%M')}", record, lines)
     if not ok:
         print(f"FAIL: start-up {startup:.2f} s over the image's own stylize time (limit {args.limit_s:g} s)")
     return 0 if ok else 1

@@ -215,6 +215,17 @@ def _big_copies(photos: Path, big: Path) -> Path:
     return big
 
 
+def _assert_every_output_once(returncode: int, stderr: str, out: Path, local_out: Path) -> None:
+    """A run that lost a worker or a node mid-way: every good photo written once under its own name,
+    the corrupt one reported in one line, exit code 1, no temporary file left."""
+    assert returncode == 1, stderr
+    assert f"done {N_PHOTOS}, skipped 0 (already there), failed 1" in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "corrupt.jpg" in errors[0], stderr
+    assert _files(out) == _files(local_out)
+    assert _temp_files(out) == []
+
+
 def test_sigkill_of_a_worker_mid_run_still_writes_every_output_once(
         cluster, photos: Path, local_out: Path, tiny_weights: Path, tmp_path: Path) -> None:
     big = _big_copies(photos, tmp_path / "big")
@@ -233,12 +244,7 @@ def test_sigkill_of_a_worker_mid_run_still_writes_every_output_once(
         time.sleep(0.02)
     _, stderr = process.communicate(timeout=240)
     assert killed is not None, f"the run ended before a worker could be killed:\n{stderr}"
-    assert process.returncode == 1, stderr
-    assert f"done {N_PHOTOS}, skipped 0 (already there), failed 1" in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "corrupt.jpg" in errors[0], stderr
-    assert _files(out) == _files(local_out)  # every output, once, under its own name
-    assert _temp_files(out) == []
+    _assert_every_output_once(process.returncode, stderr, out, local_out)
 
 
 def test_removing_a_whole_node_mid_run_still_writes_every_output_once(
@@ -267,12 +273,7 @@ def test_removing_a_whole_node_mid_run_still_writes_every_output_once(
             cluster.wait_for_nodes()
     assert removed, f"the run ended before a node could be removed:\n{stderr}"
     assert at_removal < N_PHOTOS, "the node was removed after the last output: nothing was left to move"
-    assert process.returncode == 1, stderr
-    assert f"done {N_PHOTOS}, skipped 0 (already there), failed 1" in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "corrupt.jpg" in errors[0], stderr
-    assert _files(out) == _files(local_out)  # every output, once, under its own name
-    assert _temp_files(out) == []
+    _assert_every_output_once(process.returncode, stderr, out, local_out)
 
 
 def test_worker_class_in_a_users_own_pipeline(cluster, photos: Path, tiny_weights: Path, tmp_path: Path) -> None:
