@@ -660,6 +660,42 @@ def test_resume_after_the_driver_is_killed_redoes_only_the_missing_chunks(
     assert not parts.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]
 
 
+def test_removing_a_whole_node_mid_video_still_writes_every_frame_once(cluster, tiny_weights: Path,
+                                                                        tmp_path: Path) -> None:
+    from animegan.video.samples import write_clip
+
+    long_clip = write_clip(tmp_path / "long.mp4", width=320, height=240, seconds=4.8, gop=GOP)  # 10 GOPs
+    out = tmp_path / "out.mp4"
+    parts = out.with_name(out.name + ".parts")
+    doomed = next(iter(cluster.worker_nodes))
+    process = subprocess.Popen(_video_cli(str(long_clip), "-o", str(out), "--model", str(tiny_weights),
+                                          "--precision", "fp32", "--ray", cluster.address, "--workers", "2",
+                                          "--chunk-seconds", "0.4", "--batch-size", "1"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    removed, at_removal, stderr = False, 0, ""
+    try:
+        deadline = time.monotonic() + 180
+        while not removed and process.poll() is None and time.monotonic() < deadline:
+            if _records(parts) and len(_chunk_worker_pids()) >= 2:  # both actors converting: drop a node
+                cluster.remove_node(doomed, allow_graceful=False)
+                removed, at_removal = True, len(_records(parts))
+            time.sleep(0.02)
+        _, stderr = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if removed:  # the module's later tests expect two nodes again
+            cluster.add_node(num_cpus=1, node_ip_address=NODE_IP)
+            cluster.wait_for_nodes()
+    assert removed, f"the run ended before a node could be removed:\n{stderr}"
+    assert at_removal < 10, "the node was removed after the last chunk: nothing was left to move"
+    assert process.returncode == 0, stderr
+    times, _ = _frames(out)
+    assert len(times) == 120 and times == sorted(set(times))  # every frame once, in order
+    assert _audio_packets(out) == _audio_packets(long_clip)
+    assert not parts.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]
+
+
 def test_ray_with_temporal_is_refused_in_one_line(clip: Path, tiny_weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["video", str(clip), "-o", str(out), "--model", str(tiny_weights),
