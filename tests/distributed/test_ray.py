@@ -247,33 +247,47 @@ def test_sigkill_of_a_worker_mid_run_still_writes_every_output_once(
     _assert_every_output_once(process.returncode, stderr, out, local_out)
 
 
-def test_removing_a_whole_node_mid_run_still_writes_every_output_once(
-        cluster, photos: Path, local_out: Path, tiny_weights: Path, tmp_path: Path) -> None:
-    big = _big_copies(photos, tmp_path / "big")
-    out = tmp_path / "out"
-    doomed = next(iter(cluster.worker_nodes))  # the non-head node: its raylet, its actor, its object store
-    process = subprocess.Popen(_cli(str(big), "-o", str(out), "--model", str(tiny_weights), "--precision",
-                                    "fp32", "--ray", cluster.address, "--workers", "2"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    removed = False
+def _run_removing_a_node(cluster, args: list[str], progress) -> tuple[int, int, str]:
+    """Run the command ``args`` and remove the cluster's non-head node (its raylet, its actor, its object
+    store) as soon as ``progress()`` returns a count of finished items (None: not yet); then put a node
+    back, as the module's later tests expect two. Returns (items finished at the removal, exit code, stderr)."""
+    doomed = next(iter(cluster.worker_nodes))
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    at_removal, stderr = None, ""
     try:
         deadline = time.monotonic() + 180
-        while not removed and process.poll() is None and time.monotonic() < deadline:
-            written = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")] if out.exists() else []
-            if written and len(_stylize_worker_pids()) >= 2:  # both actors up, outputs coming: drop a node
+        while at_removal is None and process.poll() is None and time.monotonic() < deadline:
+            finished = progress()
+            if finished is not None:
                 cluster.remove_node(doomed, allow_graceful=False)
-                removed, at_removal = True, len(written)
+                at_removal = finished
             time.sleep(0.02)
         _, stderr = process.communicate(timeout=240)
     finally:
         if process.poll() is None:
             process.kill()
-        if removed:  # the module's later tests expect two nodes again
+        if at_removal is not None:
             cluster.add_node(num_cpus=1, node_ip_address=NODE_IP)
             cluster.wait_for_nodes()
-    assert removed, f"the run ended before a node could be removed:\n{stderr}"
+    assert at_removal is not None, f"the run ended before a node could be removed:\n{stderr}"
+    return at_removal, process.returncode, stderr
+
+
+def test_removing_a_whole_node_mid_run_still_writes_every_output_once(
+        cluster, photos: Path, local_out: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    big = _big_copies(photos, tmp_path / "big")
+    out = tmp_path / "out"
+
+    def written() -> int | None:  # outputs so far, once both actors are up
+        if len(_stylize_worker_pids()) < 2 or not out.exists():
+            return None
+        return sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")) or None
+
+    at_removal, returncode, stderr = _run_removing_a_node(
+        cluster, _cli(str(big), "-o", str(out), "--model", str(tiny_weights), "--precision", "fp32",
+                      "--ray", cluster.address, "--workers", "2"), written)
     assert at_removal < N_PHOTOS, "the node was removed after the last output: nothing was left to move"
-    _assert_every_output_once(process.returncode, stderr, out, local_out)
+    _assert_every_output_once(returncode, stderr, out, local_out)
 
 
 def test_worker_class_in_a_users_own_pipeline(cluster, photos: Path, tiny_weights: Path, tmp_path: Path) -> None:
@@ -667,29 +681,16 @@ def test_removing_a_whole_node_mid_video_still_writes_every_frame_once(cluster, 
     long_clip = write_clip(tmp_path / "long.mp4", width=320, height=240, seconds=4.8, gop=GOP)  # 10 GOPs
     out = tmp_path / "out.mp4"
     parts = out.with_name(out.name + ".parts")
-    doomed = next(iter(cluster.worker_nodes))
-    process = subprocess.Popen(_video_cli(str(long_clip), "-o", str(out), "--model", str(tiny_weights),
-                                          "--precision", "fp32", "--ray", cluster.address, "--workers", "2",
-                                          "--chunk-seconds", "0.4", "--batch-size", "1"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    removed, at_removal, stderr = False, 0, ""
-    try:
-        deadline = time.monotonic() + 180
-        while not removed and process.poll() is None and time.monotonic() < deadline:
-            if _records(parts) and len(_chunk_worker_pids()) >= 2:  # both actors converting: drop a node
-                cluster.remove_node(doomed, allow_graceful=False)
-                removed, at_removal = True, len(_records(parts))
-            time.sleep(0.02)
-        _, stderr = process.communicate(timeout=240)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        if removed:  # the module's later tests expect two nodes again
-            cluster.add_node(num_cpus=1, node_ip_address=NODE_IP)
-            cluster.wait_for_nodes()
-    assert removed, f"the run ended before a node could be removed:\n{stderr}"
+
+    def finished_chunks() -> int | None:  # chunks recorded so far, once both actors are converting
+        return (len(_records(parts)) or None) if len(_chunk_worker_pids()) >= 2 else None
+
+    at_removal, returncode, stderr = _run_removing_a_node(
+        cluster, _video_cli(str(long_clip), "-o", str(out), "--model", str(tiny_weights), "--precision", "fp32",
+                            "--ray", cluster.address, "--workers", "2", "--chunk-seconds", "0.4",
+                            "--batch-size", "1"), finished_chunks)
     assert at_removal < 10, "the node was removed after the last chunk: nothing was left to move"
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     times, _ = _frames(out)
     assert len(times) == 120 and times == sorted(set(times))  # every frame once, in order
     assert _audio_packets(out) == _audio_packets(long_clip)
