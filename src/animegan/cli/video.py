@@ -109,9 +109,9 @@ def video(
                                allow_truncated=allow_truncated, temporal=temporal,
                                temporal_strength=temporal_strength)
         if ray is not None:
-            from ..distributed.video import refuse_temporal
+            from ..video.chunks import refuse_temporal
 
-            refuse_temporal(options)  # --ray and --temporal: one line, before anything runs
+            refuse_temporal(options, params=("ray", "temporal"))  # one line, before anything runs
         open_source(src, fps=options.fps)  # a bad input fails here, before the model loads
         if ray is None:
             stylizer = Stylizer(model, device=device, precision=precision, backend=backend,

@@ -129,11 +129,6 @@ def _job_failure(exc: BaseException) -> DistributedError:
     return DistributedError(f"the Ray job failed: {type(exc).__name__}: {first}".rstrip(": "))
 
 
-def _name(value: str | os.PathLike) -> str:
-    """A path or a URI, as the workers get it (``os.fspath``, so a URI string stays as written)."""
-    return os.fspath(value)
-
-
 def stylize_files(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], *,
                   model: str | os.PathLike | None = None, options: StylizeOptions | None = None,
                   address: str = "auto", workers: int | None = None, cpus_per_worker: float = 1.0,
@@ -154,7 +149,8 @@ def stylize_files(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], 
     """
     from .. import __version__
 
-    rows = [{"index": i, "input": _name(src), "output": _name(dst)} for i, (src, dst) in enumerate(pairs)]
+    # os.fspath, not str(Path(...)): a URI string reaches the workers as written
+    rows = [{"index": i, "input": os.fspath(src), "output": os.fspath(dst)} for i, (src, dst) in enumerate(pairs)]
     if not rows:
         return []
     if workers is not None and workers < 1:

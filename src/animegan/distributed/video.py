@@ -34,6 +34,7 @@ from ..video.chunks import (
     convert_chunk,
     finish_chunks,
     prepare_chunks,
+    refuse_temporal,
 )
 from ..video.options import VideoOptions
 from ..video.pipeline import VideoResult
@@ -42,7 +43,7 @@ from .worker import STATUS_DONE, STATUS_FAILED, DistributedError, StylizeWorker
 
 log = logging.getLogger("animegan")
 
-__all__ = ["VideoChunkWorker", "refuse_temporal", "stylize_video_on_ray"]
+__all__ = ["VideoChunkWorker", "stylize_video_on_ray"]
 
 
 class VideoChunkWorker:
@@ -86,14 +87,6 @@ class VideoChunkWorker:
         return convert_chunk(self.run, chunk, lambda frames: stylizer.stylize_frames(frames, self.inner.options))
 
 
-def refuse_temporal(options: VideoOptions) -> None:
-    """The flicker filter carries state across the whole video; chunks are stylized independently."""
-    if options.temporal_settings() is not None:
-        raise InputError("ray and temporal: the flicker filter carries each frame's state to the next over the "
-                         "whole video, but chunks on Ray are stylized independently: drop one of them",
-                         params=("ray", "temporal"))
-
-
 def stylize_video_on_ray(src: str | Path, dst: str | Path, model: str | os.PathLike | None = None,
                          options: VideoOptions | None = None, *, stylize_options: StylizeOptions | None = None,
                          address: str = "auto", workers: int | None = None, cpus_per_worker: float = 1.0,
@@ -123,7 +116,7 @@ def stylize_video_on_ray(src: str | Path, dst: str | Path, model: str | os.PathL
     if cpus_per_worker < 0 or gpus_per_worker < 0 or cpus_per_worker + gpus_per_worker == 0:
         raise DistributedError("cpus_per_worker and gpus_per_worker: at least one must be above 0, none below",
                                params=("cpus_per_worker", "gpus_per_worker"))
-    refuse_temporal(options)
+    refuse_temporal(options, params=("ray", "temporal"))  # before the model file is hashed
     # the weights file's identity keys the resume manifest; resolving it here reports a bad model name in one
     # line (the actors load the model, not the driver)
     weights = weights_path(None if model is None else str(model))

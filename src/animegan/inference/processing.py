@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import ModelError
-from .color import apply_palette_with_stats
 
 _16BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 #: ITU-R 601 luma weights (Pillow's "L" conversion and the official brightness match)
@@ -282,12 +281,6 @@ class ChannelStats:
         mean = self.mean
         return np.sqrt(np.maximum(np.asarray(self.squares) / max(1, self.count) - mean * mean, 0.0))
 
-
-def palette_with_stats(out: np.ndarray, photo: np.ndarray, palette: float, out_yuv: ChannelStats,
-                       photo_yuv: ChannelStats) -> np.ndarray:
-    """:func:`~animegan.inference.color.apply_palette` (without chroma smoothing) on a band of rows,
-    with the whole image's YUV statistics of the network output and of the photo summed band by band."""
-    def figures(stats: ChannelStats) -> tuple[np.ndarray, np.ndarray]:
-        return stats.mean.astype(np.float32), stats.std.astype(np.float32)
-
-    return apply_palette_with_stats(out, photo, palette, figures(out_yuv), figures(photo_yuv))
+    def figures(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, spread) as float32: the statistics the colour stage takes."""
+        return self.mean.astype(np.float32), self.std.astype(np.float32)

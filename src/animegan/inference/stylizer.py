@@ -30,7 +30,7 @@ from ..io.images import ImageSource, open_image, save_image
 from ..nn import generator_config
 from . import processing as proc
 from .backends import Backend, create_backend
-from .color import apply_palette, rgb_to_yuv
+from .color import apply_palette, apply_palette_with_stats, rgb_to_yuv
 from .onnx_graph import is_onnx_file
 from .options import StylizeOptions
 from .tiling import auto_tile_side, run_tiled, stats_input, stats_input_banded, tiled_rows
@@ -372,14 +372,17 @@ class Stylizer:
         """The second pass of :meth:`_stylize_large`: the colour stage with the whole image's statistics,
         the brightness match with its whole-image ratio, strength; band by band into ``result``."""
         height = raw.shape[0]
+        out_figures, photo_figures = out_yuv.figures(), photo_yuv.figures()
 
         def toned(top: int, bottom: int) -> tuple[proc.Planes, np.ndarray]:
             photo = read.planes(top, bottom)
-            return photo, proc.palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0, photo.rgb,
-                                                  opts.palette, out_yuv, photo_yuv)
+            return photo, apply_palette_with_stats(raw[top:bottom].astype(np.float32) / 65535.0, photo.rgb,
+                                                   opts.palette, out_figures, photo_figures)
 
         bands = [(top, min(height, top + rows)) for top in range(0, height, rows)]
         brightness = None
+        # the colour stage runs twice per band with the brightness match: keeping its result for the
+        # paste pass would hold the whole image in float, which this path exists to avoid
         if opts.match_brightness:  # the mean luma of the colour stage's result, then the ratio
             luma = proc.ChannelStats()
             for top, bottom in bands:

@@ -33,7 +33,7 @@ from ..errors import InputError, ParamError
 from ..extras import require
 from ..io.atomic import atomic_write_bytes
 from .options import VideoOptions
-from .pipeline import FramesFn, VideoResult, _finish, _Plan, _plan, _size_of
+from .pipeline import FramesFn, VideoResult, _finish, _Plan, _plan, _size_of, run_frames
 from .segments import MANIFEST, PartsFolder, SegmentWriter
 from .source import VideoDecodeError, VideoSource, expected_frames, iter_frames
 
@@ -42,7 +42,7 @@ av = require("av", extra="video", feature="video conversion")
 log = logging.getLogger("animegan")
 
 __all__ = ["DEFAULT_CHUNK_SECONDS", "Chunk", "ChunkedRun", "convert_chunk", "finish_chunks", "finished_records",
-           "keyframe_times", "plan_chunks", "prepare_chunks"]
+           "keyframe_times", "plan_chunks", "prepare_chunks", "refuse_temporal"]
 
 #: target length of a chunk: whole GOPs are merged until a chunk is at least this long
 DEFAULT_CHUNK_SECONDS = 10.0
@@ -116,14 +116,19 @@ def plan_chunks(source: VideoSource, options: VideoOptions, chunk_seconds: float
     return [Chunk(i, a, b) for i, (a, b) in enumerate(zip(starts, ends))]
 
 
+def refuse_temporal(options: VideoOptions, params: tuple[str, ...] = ("temporal",)) -> None:
+    """The flicker filter carries state across the whole video; chunks are stylized independently.
+    ``params``: the options the one-line error names (``("ray", "temporal")`` from ``video --ray``)."""
+    if options.temporal_settings() is not None:
+        raise InputError(f"{' and '.join(params)}: the flicker filter carries each frame's state to the next over "
+                         "the whole video, but chunks are stylized independently: drop one of them", params=params)
+
+
 def prepare_chunks(src: str | Path, dst: str | Path, options: VideoOptions, model_id: str, *,
                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS, extra_settings: dict | None = None) -> ChunkedRun:
     """Check the input and output, plan the chunks and open ``<dst>.parts/`` (kept with ``resume`` when
     it was made with the same settings, else emptied). Bad input fails here, before any model loads."""
-    if options.temporal_settings() is not None:
-        raise InputError("temporal: the flicker filter carries each frame's state to the next over the whole "
-                         "video, but chunks are stylized independently: convert without temporal, or on one "
-                         "machine", params=("temporal",))
+    refuse_temporal(options)
     plan = _plan(Path(src), Path(dst), options)
     chunks = plan_chunks(plan.source, options, chunk_seconds)
     settings = {"source": str(plan.src.resolve()), "source_bytes": _size_of(plan.src),
@@ -196,11 +201,7 @@ def convert_chunk(run: ChunkedRun, chunk: Chunk, frames_fn: FramesFn) -> dict:
 
 def _write_batch(writer: SegmentWriter, batch: list[tuple[np.ndarray, int, int]], frames_fn: FramesFn,
                  shift: int) -> None:
-    inputs = np.stack([item[0] for item in batch])
-    outputs = np.asarray(frames_fn(inputs))
-    if outputs.shape != inputs.shape or outputs.dtype != np.uint8:
-        raise InputError(f"the stylizer returned {outputs.shape} {outputs.dtype} for {inputs.shape} uint8 "
-                         "frames (expected the same shape, uint8)")
+    outputs = run_frames(frames_fn, np.stack([item[0] for item in batch]))
     for rgb, (_, pts, duration) in zip(outputs, batch):
         writer.write(rgb, pts - shift, duration, pts)
 
@@ -222,5 +223,4 @@ def finish_chunks(run: ChunkedRun, stylized: int, seconds: float) -> VideoResult
                                params=())
     segments = [records[chunk.index] for chunk in run.chunks if records[chunk.index]["frames"]]
     frames = sum(seg["frames"] for seg in segments)
-    result = _finish(run.plan, PartsFolder(run.plan.dst), segments, frames - stylized, run.total, seconds)
-    return result
+    return _finish(run.plan, PartsFolder(run.plan.dst), segments, frames - stylized, run.total, seconds)

@@ -55,6 +55,15 @@ CancelFn = Callable[[], bool]
 _END = object()
 
 
+
+def run_frames(frames_fn: FramesFn, inputs: np.ndarray) -> np.ndarray:
+    """``frames_fn`` on a batch of N×H×W×3 uint8 frames, its output checked to be the same shape, uint8."""
+    outputs = np.asarray(frames_fn(inputs))
+    if outputs.shape != inputs.shape or outputs.dtype != np.uint8:
+        raise InputError(f"the stylizer returned {outputs.shape} {outputs.dtype} for {inputs.shape} uint8 "
+                         "frames (expected the same shape, uint8)")
+    return outputs
+
 class VideoCancelled(AnimeGANError):
     """The ``cancel`` callback of :func:`stylize_video` asked the conversion to stop."""
 
@@ -273,10 +282,7 @@ class _Pipeline:
 
     def _stylize_batch(self, inputs: np.ndarray, count: int) -> tuple[np.ndarray, dict[int, dict]]:
         """The stylized batch and the filter's state at each segment end inside it (for resume)."""
-        outputs = np.asarray(self.frames_fn(inputs))
-        if outputs.shape != inputs.shape or outputs.dtype != np.uint8:
-            raise InputError(f"the stylizer returned {outputs.shape} {outputs.dtype} for {inputs.shape} uint8 "
-                             "frames (expected the same shape, uint8)")
+        outputs = run_frames(self.frames_fn, inputs)
         states: dict[int, dict] = {}
         if self.smoother is not None:
             segment_frames = self.plan.options.segment_frames
